@@ -1,0 +1,540 @@
+"""Geradores de dados determinísticos para o curso.
+
+(a) PtGrammar: uma gramática probabilística do português, escrita como um
+    autômato: de cada estado saem transições (token, próximo estado, probabilidade).
+    Como o autômato é explícito, sabemos a distribuição EXATA do próximo token
+    dado qualquer prefixo (algoritmo forward) e, portanto, a menor perda
+    (entropia cruzada) que qualquer modelo pode atingir nesses dados.
+(b) Dados de indução: sequências aleatórias repetidas (repeated_tokens,
+    induction_training_batch), no estilo do TransformerLens/ARENA.
+"""
+
+import functools
+import math
+import random
+
+import torch
+
+from course_lib.tokenizer import BOS_TOKEN, Tokenizer
+
+
+def _check_int(fn: str, name: str, value, minimum: int) -> int:
+    """Confere que `value` é um int >= minimum; senão levanta erro em pt-BR."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{fn}: '{name}' deve ser int, mas veio {type(value).__name__} ({value!r}).")
+    if value < minimum:
+        raise ValueError(f"{fn}: '{name}' deve ser >= {minimum}, mas veio {value}.")
+    return value
+
+
+# =============================================================================
+# (a) Léxico da gramática
+# =============================================================================
+HUMANO, ANIMAL = "humano", "animal"
+ANIMADO = (HUMANO, ANIMAL)
+
+# (singular, plural, gênero, classes)
+NOUNS = [
+    # pessoas
+    ("menino", "meninos", "m", (HUMANO,)), ("menina", "meninas", "f", (HUMANO,)),
+    ("aluno", "alunos", "m", (HUMANO,)), ("aluna", "alunas", "f", (HUMANO,)),
+    ("professor", "professores", "m", (HUMANO,)), ("professora", "professoras", "f", (HUMANO,)),
+    ("vizinho", "vizinhos", "m", (HUMANO,)), ("vizinha", "vizinhas", "f", (HUMANO,)),
+    ("irmão", "irmãos", "m", (HUMANO,)), ("irmã", "irmãs", "f", (HUMANO,)),
+    ("rei", "reis", "m", (HUMANO,)), ("rainha", "rainhas", "f", (HUMANO,)),
+    ("homem", "homens", "m", (HUMANO,)), ("mulher", "mulheres", "f", (HUMANO,)),
+    # animais
+    ("gato", "gatos", "m", (ANIMAL,)), ("gata", "gatas", "f", (ANIMAL,)),
+    ("cachorro", "cachorros", "m", (ANIMAL,)), ("cachorra", "cachorras", "f", (ANIMAL,)),
+    ("pato", "patos", "m", (ANIMAL,)), ("pata", "patas", "f", (ANIMAL,)),
+    ("leão", "leões", "m", (ANIMAL,)), ("leoa", "leoas", "f", (ANIMAL,)),
+    ("coelho", "coelhos", "m", (ANIMAL,)), ("pássaro", "pássaros", "m", (ANIMAL,)),
+    ("tartaruga", "tartarugas", "f", (ANIMAL,)), ("girafa", "girafas", "f", (ANIMAL,)),
+    # comida
+    ("bolo", "bolos", "m", ("comida",)), ("maçã", "maçãs", "f", ("comida",)),
+    ("pão", "pães", "m", ("comida",)), ("peixe", "peixes", "m", ("comida",)),
+    ("banana", "bananas", "f", ("comida",)), ("sopa", "sopas", "f", ("comida",)),
+    ("queijo", "queijos", "m", ("comida",)), ("laranja", "laranjas", "f", ("comida",)),
+    ("biscoito", "biscoitos", "m", ("comida",)), ("uva", "uvas", "f", ("comida",)),
+    # coisas para ler
+    ("livro", "livros", "m", ("leitura", "abrível")), ("carta", "cartas", "f", ("leitura", "abrível")),
+    ("jornal", "jornais", "m", ("leitura",)), ("revista", "revistas", "f", ("leitura", "abrível")),
+    ("poema", "poemas", "m", ("leitura",)), ("bilhete", "bilhetes", "m", ("leitura",)),
+    # objetos
+    ("bola", "bolas", "f", ("objeto",)), ("carro", "carros", "m", ("objeto",)),
+    ("caixa", "caixas", "f", ("objeto", "abrível")), ("porta", "portas", "f", ("objeto", "abrível")),
+    ("janela", "janelas", "f", ("objeto", "abrível")), ("chapéu", "chapéus", "m", ("objeto",)),
+    ("flor", "flores", "f", ("objeto",)), ("chave", "chaves", "f", ("objeto",)),
+    # lugares (só aparecem em "no jardim", "nas praias"...)
+    ("jardim", "jardins", "m", ("lugar",)), ("escola", "escolas", "f", ("lugar",)),
+    ("casa", "casas", "f", ("lugar",)), ("parque", "parques", "m", ("lugar",)),
+    ("praia", "praias", "f", ("lugar",)), ("rua", "ruas", "f", ("lugar",)),
+]
+
+# (masc. sing., fem. sing., masc. plural, fem. plural, classes de substantivo que aceita)
+ADJECTIVES = [
+    ("bonito", "bonita", "bonitos", "bonitas", (HUMANO, ANIMAL, "objeto")),
+    ("feio", "feia", "feios", "feias", (HUMANO, ANIMAL, "objeto")),
+    ("pequeno", "pequena", "pequenos", "pequenas", (HUMANO, ANIMAL, "objeto", "comida", "leitura")),
+    ("grande", "grande", "grandes", "grandes", (HUMANO, ANIMAL, "objeto", "comida", "leitura")),
+    ("novo", "nova", "novos", "novas", (HUMANO, "objeto", "leitura")),
+    ("velho", "velha", "velhos", "velhas", (HUMANO, ANIMAL, "objeto", "leitura")),
+    ("cansado", "cansada", "cansados", "cansadas", (HUMANO, ANIMAL)),
+    ("feliz", "feliz", "felizes", "felizes", (HUMANO, ANIMAL)),
+    ("triste", "triste", "tristes", "tristes", (HUMANO, ANIMAL)),
+    ("branco", "branca", "brancos", "brancas", (ANIMAL, "objeto")),
+    ("preto", "preta", "pretos", "pretas", (ANIMAL, "objeto")),
+    ("gostoso", "gostosa", "gostosos", "gostosas", ("comida",)),
+    ("doce", "doce", "doces", "doces", ("comida",)),
+]
+
+# (presente sing., presente plural, passado sing., passado plural,
+#  classes de sujeito aceitas, classes de objeto aceitas ou None se intransitivo)
+VERBS = [
+    ("dorme", "dormem", "dormiu", "dormiram", ANIMADO, None),
+    ("corre", "correm", "correu", "correram", ANIMADO, None),
+    ("pula", "pulam", "pulou", "pularam", ANIMADO, None),
+    ("nada", "nadam", "nadou", "nadaram", ANIMADO, None),
+    ("canta", "cantam", "cantou", "cantaram", ANIMADO, None),
+    ("chora", "choram", "chorou", "choraram", (HUMANO,), None),
+    ("sorri", "sorriem", "sorriu", "sorriram", (HUMANO,), None),
+    ("trabalha", "trabalham", "trabalhou", "trabalharam", (HUMANO,), None),
+    ("come", "comem", "comeu", "comeram", ANIMADO, ("comida",)),
+    ("lê", "leem", "leu", "leram", (HUMANO,), ("leitura",)),
+    ("escreve", "escrevem", "escreveu", "escreveram", (HUMANO,), ("leitura",)),
+    ("vê", "veem", "viu", "viram", ANIMADO, (HUMANO, ANIMAL, "comida", "leitura", "objeto")),
+    ("encontra", "encontram", "encontrou", "encontraram", ANIMADO, (HUMANO, ANIMAL, "leitura", "objeto")),
+    ("procura", "procuram", "procurou", "procuraram", ANIMADO, (HUMANO, ANIMAL, "comida", "objeto")),
+    ("compra", "compram", "comprou", "compraram", (HUMANO,), ("comida", "leitura", "objeto")),
+    ("abre", "abrem", "abriu", "abriram", (HUMANO,), ("abrível",)),
+    ("ama", "amam", "amou", "amaram", ANIMADO, (HUMANO, ANIMAL)),
+    ("chama", "chamam", "chamou", "chamaram", (HUMANO,), (HUMANO, ANIMAL)),
+    ("pega", "pegam", "pegou", "pegaram", ANIMADO, ("comida", "objeto")),
+]
+
+GENDERS, NUMBERS, TENSES = ("m", "f"), ("sg", "pl"), ("presente", "passado")
+DEFINITE = {("m", "sg"): "o", ("f", "sg"): "a", ("m", "pl"): "os", ("f", "pl"): "as"}
+INDEFINITE = {("m", "sg"): "um", ("f", "sg"): "uma", ("m", "pl"): "uns", ("f", "pl"): "umas"}
+IN_THE = {("m", "sg"): "no", ("f", "sg"): "na", ("m", "pl"): "nos", ("f", "pl"): "nas"}  # em + artigo
+ALONE = {("m", "sg"): "sozinho", ("f", "sg"): "sozinha", ("m", "pl"): "sozinhos", ("f", "pl"): "sozinhas"}
+TOGETHER = {"m": "juntos", "f": "juntas"}  # só com sujeito no plural
+TENSE_ADVERBS = {"presente": ["hoje", "agora", "sempre"], "passado": ["hoje", "ontem"]}
+MANNER_ADVERBS = ["depressa", "devagar"]
+
+# Probabilidades da gramática
+P_DEFINITE = 0.7      # artigo definido (senão indefinido)
+P_ADJ_SUBJ = 0.25     # adjetivo depois do sujeito
+P_ADJ_OBJ = 0.2       # adjetivo depois do objeto (ou do sujeito da oração relativa)
+P_RELATIVE = 0.3      # oração relativa ("que ...") depois do sujeito
+P_PAST = 0.3          # verbo no passado
+P_PP = 0.25           # locução "no jardim" / "com o gato" depois do verbo
+P_PP_WITH = 0.3       # ... das quais "com + artigo + animal/pessoa"
+P_ADVERB = 0.3        # advérbio no fim da frase
+
+# Ordem do vocabulário: por categoria (pontuação, artigos, substantivos, adjetivos,
+# verbos, palavras de ligação, advérbios) e, dentro dela, na ordem do léxico.
+_VOCAB_GROUPS = [
+    ["."],
+    list(DEFINITE.values()) + list(INDEFINITE.values()),
+    [w for sg, pl, _, _ in NOUNS for w in (sg, pl)],
+    [w for a in ADJECTIVES for w in a[:4]],
+    [w for v in VERBS for w in v[:4]],
+    ["que", "com"] + list(IN_THE.values()),
+    TENSE_ADVERBS["presente"] + TENSE_ADVERBS["passado"] + MANNER_ADVERBS,
+    list(ALONE.values()) + list(TOGETHER.values()),
+]
+_VOCAB_ORDER = {w: i for i, w in enumerate(dict.fromkeys(w for g in _VOCAB_GROUPS for w in g))}
+
+ZIPF = 1.0  # palavras de uma mesma lista: a k-ésima tem peso 1/(k+1)**ZIPF (lei de Zipf)
+
+
+@functools.lru_cache(maxsize=None)
+def _zipf(k: int, n: int) -> float:
+    """Probabilidade do k-ésimo de n itens numa distribuição de Zipf."""
+    return (k + 1) ** -ZIPF / sum((j + 1) ** -ZIPF for j in range(n))
+
+
+# Testes de concordância: (prompt, palavra correta, palavra errada).
+# Segundo a gramática, a palavra correta tem p > 0 logo após o prompt e a errada tem p = 0.
+AGREEMENT_TESTS = [
+    # artigo -> substantivo
+    ("o", "menino", "menina"),
+    ("as", "meninas", "meninos"),
+    ("uma", "gata", "gato"),
+    ("o menino come uma", "maçã", "bolo"),
+    # artigo + substantivo -> adjetivo
+    ("os gatos", "pretos", "preto"),
+    ("a menina", "bonita", "bonito"),
+    ("as gatas", "brancas", "brancos"),
+    # sujeito -> verbo (número)
+    ("o menino", "dorme", "dormem"),
+    ("os meninos", "correm", "corre"),
+    ("a menina bonita", "lê", "leem"),
+    # oração relativa: o substantivo mais próximo tem o outro número
+    ("os gatos que o menino viu", "dormem", "dorme"),
+    ("o gato que os meninos viram", "dorme", "dormem"),
+    ("a menina que os gatos amam", "canta", "cantam"),
+    ("os meninos que comeram o bolo", "dormem", "dorme"),
+    ("a professora que leu os livros", "sorri", "sorriem"),
+    # concordância de gênero e número a distância ("sozinho", "juntos")
+    ("as meninas que o menino viu correm", "sozinhas", "sozinho"),
+    ("o menino que as meninas viram dorme", "sozinho", "sozinhas"),
+    ("as gatas dormem", "juntas", "juntos"),
+    # preposição contraída + substantivo, tempo verbal + advérbio
+    ("o menino dorme na", "casa", "jardim"),
+    ("o menino dorme", "agora", "ontem"),
+]
+
+
+# =============================================================================
+# (a) A gramática como autômato probabilístico
+# =============================================================================
+class PtGrammar:
+    """Gramática probabilística do português (frases simples com concordância).
+
+    Internamente é um autômato: estados ocultos e, de cada estado, transições
+    (token, próximo estado, probabilidade). Um token pode sair de vários
+    caminhos, então o estado é incerto; o algoritmo forward mantém uma
+    distribuição sobre os estados e dá a probabilidade exata do próximo token.
+    Depois de "." o autômato volta ao início de frase.
+    """
+
+    START = ("início",)
+
+    def __init__(self):
+        self._edges = {}  # estado -> lista de (token ou None, próximo estado, prob); None = transição vazia
+        self._build()
+        self._compile()
+
+    # ------------------------------------------------------------------ construção
+    def _add(self, state, token, nxt, p):
+        if p > 0:
+            self._edges.setdefault(state, []).append((token, nxt, p))
+
+    def _noun_phrase(self, state, classes, p_adj, p_definite, after):
+        """Artigo + substantivo (+ adjetivo), saindo de `state`.
+
+        classes: classes de substantivo aceitas; after(substantivo, gênero, número) -> estado seguinte.
+        """
+        if state in self._edges:  # já construído (estado compartilhado)
+            return
+        forms = [(sg if n == "sg" else pl, g, n, cls)
+                 for sg, pl, g, cls in NOUNS for n in NUMBERS if set(cls) & set(classes)]
+        combos = [(g, n) for g in GENDERS for n in NUMBERS if any(f[1:3] == (g, n) for f in forms)]
+        for g, n in combos:
+            for art, p_art in ((DEFINITE[g, n], p_definite), (INDEFINITE[g, n], 1 - p_definite)):
+                s_art = (state, art)
+                self._add(state, art, s_art, p_art / len(combos))
+                nouns = [f for f in forms if f[1:3] == (g, n)]
+                for word, _, _, cls in nouns:
+                    p_word = _zipf(nouns.index((word, g, n, cls)), len(nouns))
+                    nxt = after(word, g, n, cls)
+                    s_noun = ("subst", word, p_adj, nxt)
+                    self._add(s_art, word, s_noun, p_word)
+                    if s_noun in self._edges:  # já construído por outro artigo
+                        continue
+                    adjs = [a for a in ADJECTIVES if set(a[4]) & set(cls)]
+                    for k, a in enumerate(adjs):
+                        form = a[("m", "f").index(g) + 2 * NUMBERS.index(n)]
+                        self._add(s_noun, form, nxt, p_adj * _zipf(k, len(adjs)))
+                    self._add(s_noun, None, nxt, 1 - p_adj)
+
+    def _verb(self, state, subj_class, number, object_classes, after):
+        """Verbo que concorda em número com o sujeito (+ objeto se for transitivo).
+
+        object_classes: se não for None, só verbos transitivos cujo objeto aceita essa classe
+        (oração relativa com lacuna no objeto: o objeto já foi dito antes).
+        after(tempo) -> estado seguinte.
+        """
+        verbs = [v for v in VERBS if subj_class in v[4]]
+        if object_classes is not None:
+            verbs = [v for v in verbs if v[5] is not None and set(v[5]) & set(object_classes)]
+        for tense, p_tense in (("presente", 1 - P_PAST), ("passado", P_PAST)):
+            for k, v in enumerate(verbs):
+                word = v[2 * TENSES.index(tense) + NUMBERS.index(number)]
+                p = p_tense * _zipf(k, len(verbs))
+                if v[5] is None or object_classes is not None:
+                    self._add(state, word, after(tense), p)
+                else:
+                    s_obj = ("objeto", word, after(tense))
+                    self._add(state, word, s_obj, p)
+                    self._noun_phrase(s_obj, v[5], P_ADJ_OBJ, P_DEFINITE, lambda *_, t=tense: after(t))
+
+    def _build(self):
+        """Frase = sujeito [oração relativa] verbo [objeto] [locução] [advérbio] ".".
+
+        Os estados guardam só o que o resto da frase precisa saber: gênero, número
+        e classe (pessoa/animal) do sujeito, tempo verbal, número do sujeito da relativa.
+        """
+        # Sujeito: "o menino (bonito)".
+        self._noun_phrase(self.START, ANIMADO, P_ADJ_SUBJ, P_DEFINITE,
+                          lambda word, g, n, cls: ("sujeito", g, n, cls[0]))
+        for g in GENDERS:
+            for n in NUMBERS:
+                for c in ANIMADO:
+                    subj, vp = ("sujeito", g, n, c), ("predicado", g, n, c)
+                    # Oração relativa opcional.
+                    self._add(subj, None, vp, 1 - P_RELATIVE)
+                    # (i) lacuna no objeto: "os gatos [que o menino viu] dormem".
+                    rel_obj = ("relativa-objeto", g, n, c)
+                    self._add(subj, "que", rel_obj, P_RELATIVE / 2)
+                    self._noun_phrase(rel_obj, ANIMADO, P_ADJ_OBJ, P_DEFINITE,
+                                      lambda word, g2, n2, cls2, g=g, n=n, c=c:
+                                      ("relativa-verbo", g, n, c, n2, cls2[0]))
+                    for n2 in NUMBERS:
+                        for c2 in ANIMADO:
+                            self._verb(("relativa-verbo", g, n, c, n2, c2), c2, n2, (c,), lambda t, vp=vp: vp)
+                    # (ii) lacuna no sujeito: "os meninos [que comeram o bolo] dormem".
+                    rel_subj = ("relativa-sujeito", g, n, c)
+                    self._add(subj, "que", rel_subj, P_RELATIVE / 2)
+                    self._verb(rel_subj, c, n, None, lambda t, vp=vp: vp)
+                    # Verbo principal (+ objeto).
+                    self._verb(vp, c, n, None, lambda t, g=g, n=n: ("fim", g, n, t))
+                for t in TENSES:
+                    end, adv = ("fim", g, n, t), ("advérbio", g, n, t, True)
+                    # Locução opcional: "no jardim", "com o gato".
+                    self._add(end, None, adv, 1 - P_PP)
+                    places = [(sg if n2 == "sg" else pl, g2, n2) for sg, pl, g2, cls in NOUNS
+                              if "lugar" in cls for n2 in NUMBERS]
+                    combos = [(g2, n2) for g2 in GENDERS for n2 in NUMBERS]
+                    adv_pp = ("advérbio", g, n, t, False)
+                    for g2, n2 in combos:
+                        s_prep = (end, IN_THE[g2, n2])
+                        self._add(end, IN_THE[g2, n2], s_prep, P_PP * (1 - P_PP_WITH) / len(combos))
+                        words = [w for w, gg, nn in places if (gg, nn) == (g2, n2)]
+                        for k, w in enumerate(words):
+                            self._add(s_prep, w, adv_pp, _zipf(k, len(words)))
+                    s_with = (end, "com")
+                    self._add(end, "com", s_with, P_PP * P_PP_WITH)
+                    self._noun_phrase(s_with, ANIMADO, 0.0, 1.0, lambda *_, a=adv_pp: a)
+                    # Advérbio opcional e ponto final. "sozinho"/"juntos" concordam com o
+                    # sujeito (e só aparecem sem a locução antes).
+                    for agree in (True, False):
+                        adv = ("advérbio", g, n, t, agree)
+                        advs = TENSE_ADVERBS[t] + MANNER_ADVERBS
+                        if agree:
+                            advs = advs + [ALONE[g, n]] + ([TOGETHER[g]] if n == "pl" else [])
+                        self._add(adv, ".", self.START, 1 - P_ADVERB)
+                        for a in advs:
+                            self._add(adv, a, ("ponto",), P_ADVERB / len(advs))
+        self._add(("ponto",), ".", self.START, 1.0)
+
+    def _compile(self):
+        """Elimina as transições vazias e numera os estados alcançáveis a partir do início."""
+        closure = {}
+
+        def emitting(state):  # transições que emitem token, somando os caminhos vazios
+            if state not in closure:
+                out = {}
+                for tok, nxt, p in self._edges.get(state, []):
+                    if tok is None:
+                        for (tok2, nxt2), p2 in emitting(nxt).items():
+                            out[tok2, nxt2] = out.get((tok2, nxt2), 0.0) + p * p2
+                    else:
+                        out[tok, nxt] = out.get((tok, nxt), 0.0) + p
+                closure[state] = out
+            return closure[state]
+
+        index, queue = {self.START: 0}, [self.START]
+        transitions = []  # por estado: lista de (token, próximo estado (int), prob)
+        while len(transitions) < len(queue):
+            state = queue[len(transitions)]
+            row = []
+            for (tok, nxt), p in emitting(state).items():
+                if nxt not in index:
+                    index[nxt] = len(queue)
+                    queue.append(nxt)
+                row.append((tok, index[nxt], p))
+            transitions.append(row)
+
+        words = [tok for row in transitions for tok, _, _ in row]
+        self.vocab = sorted(set(words), key=_VOCAB_ORDER.__getitem__)  # ordem fixa, por categoria
+        self._token_to_id = {w: i + 1 for i, w in enumerate(self.vocab)}  # 0 = BOS
+        self.n_states = len(transitions)
+        self._transitions = [[(self._token_to_id[t], nxt, p) for t, nxt, p in row] for row in transitions]
+        self._next = []  # por estado: {token_id: [(próximo estado, prob)]}
+        self._emit_dict = []  # por estado: {token_id: prob}
+        for row in self._transitions:
+            nxt_by_tok, emit = {}, {}
+            for tok, nxt, p in row:
+                emit[tok] = emit.get(tok, 0.0) + p
+                nxt_by_tok.setdefault(tok, []).append((nxt, p))
+            self._next.append(nxt_by_tok)
+            self._emit_dict.append(emit)
+        # Matriz densa [estado, token] com a probabilidade de emitir cada token.
+        self._emit = torch.zeros(self.n_states, self.d_vocab, dtype=torch.float64)
+        idx = [(s, tok, p) for s, emit in enumerate(self._emit_dict) for tok, p in emit.items()]
+        s_idx, tok_idx, probs = zip(*idx)
+        self._emit[torch.tensor(s_idx), torch.tensor(tok_idx)] = torch.tensor(probs, dtype=torch.float64)
+        assert torch.allclose(self._emit.sum(-1), torch.ones(self.n_states, dtype=torch.float64))
+
+    # ------------------------------------------------------------------ vocabulário
+    @property
+    def d_vocab(self) -> int:
+        """Tamanho do vocabulário do tokenizador (palavras da gramática + BOS)."""
+        return len(self.vocab) + 1
+
+    def tokenizer(self) -> Tokenizer:
+        """Tokenizador com vocabulário ["<bos>"] + self.vocab."""
+        return Tokenizer([BOS_TOKEN] + self.vocab)
+
+    # ------------------------------------------------------------------ amostragem
+    def sample_sentence(self, rng: random.Random) -> list[str]:
+        """Sorteia uma frase (lista de palavras terminando em ".") usando `rng`."""
+        if not isinstance(rng, random.Random):
+            raise TypeError(f"sample_sentence: 'rng' deve ser random.Random, mas veio {type(rng).__name__}.")
+        state, words = 0, []
+        while True:
+            row = self._transitions[state]
+            r, acc = rng.random(), 0.0
+            for tok, nxt, p in row:
+                acc += p
+                if r < acc:
+                    break
+            # (se r cair no arredondamento da soma, fica a última transição)
+            words.append(self.vocab[tok - 1])
+            state = nxt
+            if state == 0:
+                return words
+
+    def generate_text(self, n_sentences: int, seed: int = 0) -> str:
+        """Texto com `n_sentences` frases sorteadas (determinístico dado `seed`)."""
+        _check_int("generate_text", "n_sentences", n_sentences, 1)
+        rng = random.Random(seed)
+        words = [w for _ in range(n_sentences) for w in self.sample_sentence(rng)]
+        return " ".join(words).replace(" .", ".")
+
+    def make_dataset(self, n_seqs: int, n_ctx: int, seed: int = 0) -> torch.Tensor:
+        """Tensor [n_seqs, n_ctx]: cada linha é BOS + frases seguidas, cortada em n_ctx tokens."""
+        _check_int("make_dataset", "n_seqs", n_seqs, 1)
+        _check_int("make_dataset", "n_ctx", n_ctx, 2)
+        rng = random.Random(seed)
+        rows = []
+        for _ in range(n_seqs):
+            ids = [0]
+            while len(ids) < n_ctx:
+                ids += [self._token_to_id[w] for w in self.sample_sentence(rng)]
+            rows.append(ids[:n_ctx])
+        return torch.tensor(rows, dtype=torch.long)
+
+    # ------------------------------------------------------------------ probabilidades exatas
+    def _check_tokens(self, fn: str, tokens) -> torch.Tensor:
+        if isinstance(tokens, (list, tuple)):
+            tokens = torch.tensor(tokens, dtype=torch.long)
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"{fn}: 'tokens' deve ser lista de int ou tensor, mas veio {type(tokens).__name__}.")
+        if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
+            raise TypeError(f"{fn}: 'tokens' deve conter inteiros (torch.long), mas veio dtype {tokens.dtype}.")
+        if tokens.numel() > 0 and (tokens.min() < 0 or tokens.max() >= self.d_vocab):
+            raise ValueError(f"{fn}: 'tokens' tem ids fora do intervalo 0..{self.d_vocab - 1}.")
+        return tokens.long()
+
+    def _forward(self, ids: list[int], where: str):
+        """Algoritmo forward. Gera, para cada posição i, a distribuição sobre estados depois de ids[:i+1]."""
+        if len(ids) == 0 or ids[0] != 0:
+            raise ValueError(f"{where}: a sequência deve começar com o BOS (id 0), mas começa com {ids[:1]}.")
+        alpha = {0: 1.0}
+        yield alpha
+        for i in range(1, len(ids)):
+            new = {}
+            for s, p_s in alpha.items():
+                for nxt, p in self._next[s].get(ids[i], ()):
+                    new[nxt] = new.get(nxt, 0.0) + p_s * p
+            total = sum(new.values())
+            if total == 0.0:
+                word = BOS_TOKEN if ids[i] == 0 else self.vocab[ids[i] - 1]
+                raise ValueError(
+                    f"{where}: o token {word!r} na posição {i} tem probabilidade 0 na gramática "
+                    "depois do prefixo; a sequência não foi gerada por esta gramática."
+                )
+            alpha = {s: p / total for s, p in new.items()}
+            yield alpha
+
+    def next_token_probs(self, token_ids) -> torch.Tensor:
+        """Probabilidade exata do próximo token em cada posição: tensor float64 [pos, d_vocab].
+
+        token_ids: lista de int ou tensor 1-D que começa com o BOS. A linha i é
+        P(token i+1 | tokens 0..i).
+        """
+        tokens = self._check_tokens("next_token_probs", token_ids)
+        if tokens.ndim != 1:
+            raise ValueError(f"next_token_probs: 'token_ids' deve ser 1-D [pos], mas veio shape {tuple(tokens.shape)}.")
+        rows = []
+        for alpha in self._forward(tokens.tolist(), "next_token_probs"):
+            states = list(alpha)
+            weights = torch.tensor([alpha[s] for s in states], dtype=torch.float64)
+            rows.append(weights @ self._emit[states])
+        return torch.stack(rows)
+
+    def optimal_loss_per_token(self, tokens) -> torch.Tensor:
+        """-log P_verdadeira(token i+1 | tokens 0..i) para cada linha: tensor float64 [batch, pos-1]."""
+        tokens = self._check_tokens("optimal_loss_per_token", tokens)
+        if tokens.ndim == 1:
+            tokens = tokens[None]
+        if tokens.ndim != 2 or tokens.shape[1] < 2:
+            raise ValueError(
+                f"optimal_loss_per_token: 'tokens' deve ter shape [batch, pos] com pos >= 2, "
+                f"mas veio {tuple(tokens.shape)}."
+            )
+        out = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.float64)
+        for b, ids in enumerate(tokens.tolist()):
+            alphas = self._forward(ids, f"optimal_loss_per_token (linha {b})")
+            for i, alpha in enumerate(alphas):
+                if i + 1 == len(ids):
+                    break
+                p = sum(p_s * self._emit_dict[s].get(ids[i + 1], 0.0) for s, p_s in alpha.items())
+                out[b, i] = -math.log(p) if p > 0 else math.inf
+        return out
+
+    def optimal_loss(self, tokens) -> float:
+        """Média de -log P_verdadeira(próximo token): a menor entropia cruzada possível (nats/token)."""
+        return self.optimal_loss_per_token(tokens).mean().item()
+
+
+# =============================================================================
+# (b) Dados de indução
+# =============================================================================
+def repeated_tokens(batch: int, seq_len: int, d_vocab: int, seed=None, generator=None, bos: int = 0) -> torch.Tensor:
+    """BOS + `seq_len` tokens aleatórios + os mesmos tokens de novo: LongTensor [batch, 1 + 2*seq_len].
+
+    Os tokens aleatórios são sorteados entre 0..d_vocab-1 sem o `bos` (com bos=0: 1..d_vocab-1).
+    Use `seed` ou `generator` (um torch.Generator); sem nenhum dos dois usa seed=0.
+    """
+    _check_int("repeated_tokens", "batch", batch, 1)
+    _check_int("repeated_tokens", "seq_len", seq_len, 1)
+    _check_int("repeated_tokens", "d_vocab", d_vocab, 2)
+    _check_int("repeated_tokens", "bos", bos, 0)
+    if bos >= d_vocab:
+        raise ValueError(f"repeated_tokens: 'bos' deve estar em 0..{d_vocab - 1} (d_vocab={d_vocab}), mas veio {bos}.")
+    if seed is not None and generator is not None:
+        raise ValueError("repeated_tokens: passe 'seed' ou 'generator', não os dois.")
+    if generator is None:
+        generator = torch.Generator().manual_seed(0 if seed is None else _check_int("repeated_tokens", "seed", seed, 0))
+    elif not isinstance(generator, torch.Generator):
+        raise TypeError(f"repeated_tokens: 'generator' deve ser torch.Generator, mas veio {type(generator).__name__}.")
+    rand = torch.randint(0, d_vocab - 1, (batch, seq_len), generator=generator)
+    rand = rand + (rand >= bos).long()  # pula o id do BOS
+    bos_col = torch.full((batch, 1), bos, dtype=torch.long)
+    return torch.cat([bos_col, rand, rand], dim=1)
+
+
+def induction_training_batch(batch: int, n_ctx: int, d_vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """Lote para treinar indução: LongTensor [batch, n_ctx].
+
+    Cada linha é BOS (0) seguido de um trecho aleatório de comprimento L (sorteado
+    em 4..31, e no máximo (n_ctx-1)//2 para caber pelo menos duas vezes) de tokens
+    1..d_vocab-1, repetido até preencher a janela. Determinístico dado `generator`.
+    """
+    _check_int("induction_training_batch", "batch", batch, 1)
+    _check_int("induction_training_batch", "n_ctx", n_ctx, 9)
+    _check_int("induction_training_batch", "d_vocab", d_vocab, 2)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"induction_training_batch: 'generator' deve ser torch.Generator, mas veio {type(generator).__name__}."
+        )
+    max_len = min(31, (n_ctx - 1) // 2)
+    lengths = torch.randint(4, max_len + 1, (batch, 1), generator=generator)
+    segments = torch.randint(1, d_vocab, (batch, max_len), generator=generator)
+    pos = torch.arange(n_ctx - 1)[None, :] % lengths  # [batch, n_ctx-1]
+    body = torch.gather(segments, 1, pos)
+    return torch.cat([torch.zeros(batch, 1, dtype=torch.long), body], dim=1)
