@@ -27,13 +27,15 @@ def _progress_bar(total: int, enabled: bool, desc: str):
 def train(model: HookedTransformer, batch_fn: Callable[[torch.Generator], torch.Tensor], n_steps: int,
           lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, eval_fn: Callable | None = None,
           eval_every: int = 50, stop_fn: Callable[[dict], bool] | None = None, progress: bool = True,
-          num_threads: int | None = 1, desc: str = "treinando") -> dict:
+          num_threads: int | None = 1, desc: str = "treinando", decay_steps: int = 0) -> dict:
     """Treina `model` em lotes de `batch_fn(gerador)` por `n_steps` passos.
 
     batch_fn: recebe um torch.Generator (semeado com `seed`) e devolve tokens [batch, pos].
     eval_fn: chamado a cada `eval_every` passos como eval_fn(model) -> dict de métricas
              (números); guardado em history["evals"] com o passo.
     stop_fn: recebe o dicionário de métricas da última avaliação; True interrompe o treino.
+    decay_steps: nos últimos `decay_steps` passos a taxa de aprendizado cai linearmente até 0
+             (estabiliza os pesos finais de um checkpoint); 0 = taxa constante.
     Devolve history = {"loss": [perda por passo], "evals": [{"step": s, ...}], "seconds": t}.
     """
     if not isinstance(model, HookedTransformer):
@@ -53,6 +55,9 @@ def train(model: HookedTransformer, batch_fn: Callable[[torch.Generator], torch.
         t0 = time.perf_counter()
         model.train()
         for step in range(1, n_steps + 1):
+            if decay_steps and step > n_steps - decay_steps:
+                for group in opt.param_groups:
+                    group["lr"] = lr * (n_steps - step + 1) / (decay_steps + 1)
             tokens = batch_fn(gen)
             loss = model(tokens, return_type="loss")
             opt.zero_grad(set_to_none=True)
