@@ -5,10 +5,14 @@ Importações principais:
 """
 from .cache import ActivationCache, get_act_name
 from .hooks import HookPoint
+from .data import AGREEMENT_TESTS, PtGrammar, induction_training_batch, repeated_tokens
 from .model import Config, HookedTransformer, lm_cross_entropy_loss
+from .tokenizer import Tokenizer
+from .train import train
 
 __all__ = ["ActivationCache", "Config", "HookedTransformer", "HookPoint", "get_act_name",
-           "lm_cross_entropy_loss", "load_pretrained", "default_device"]
+           "lm_cross_entropy_loss", "load_pretrained", "load_metadata", "default_device", "Tokenizer",
+           "PtGrammar", "AGREEMENT_TESTS", "repeated_tokens", "induction_training_batch", "train"]
 
 
 def default_device() -> str:
@@ -19,8 +23,8 @@ def default_device() -> str:
 
 
 def __getattr__(name):  # importação preguiçosa: `import course_lib` fica rápido
-    if name == "load_pretrained":
-        from .pretrained import load_pretrained
+    if name in ("load_pretrained", "load_metadata"):
+        from . import pretrained
 
-        return load_pretrained
+        return getattr(pretrained, name)
     raise AttributeError(f"module 'course_lib' has no attribute {name!r}")
