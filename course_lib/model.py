@@ -358,6 +358,20 @@ class HookedTransformer(HookedRootModule):
     b_in = property(lambda self: self._stack_mlp("b_in"), doc="[n_layers, d_mlp]")
     b_out = property(lambda self: self._stack_mlp("b_out"), doc="[n_layers, d_model]")
 
+    @property
+    def QK(self):
+        """Circuito QK de todas as cabeças: FactoredMatrix [n_layers, n_heads, d_model, d_model]."""
+        from .circuits import W_QK
+
+        return W_QK(self)
+
+    @property
+    def OV(self):
+        """Circuito OV de todas as cabeças: FactoredMatrix [n_layers, n_heads, d_model, d_model]."""
+        from .circuits import W_OV
+
+        return W_OV(self)
+
     def set_use_attn_result(self, use: bool) -> None:
         """Liga/desliga `blocks.{l}.attn.hook_result` (saída de cada cabeça separada)."""
         self.cfg.use_attn_result = bool(use)
