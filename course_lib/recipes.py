@@ -1,0 +1,160 @@
+"""Receitas dos checkpoints do curso: config + argumentos de treino + métricas.
+
+Re-treinar um checkpoint, bit a bit, a partir da sua semente:
+
+    python -m course_lib.recipes induction     # ou lm, lm_tied, lm_untied, all
+
+O resultado vai para course_lib/checkpoints/NOME.pt e NOME.json (com as métricas medidas).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+from .data import PtGrammar, induction_training_batch, repeated_tokens
+from .model import Config, HookedTransformer
+from .train import train
+
+# ------------------------------------------------------------------ receitas
+INDUCTION_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=None, d_vocab=64, n_ctx=64,
+                     normalization=None, init_std=0.1, seed=0)
+INDUCTION_TRAIN = dict(n_steps=1500, lr=1e-2, batch_size=32, seed=0, decay_steps=500)
+
+LM_CFG = dict(n_layers=3, d_model=64, n_heads=4, d_mlp=256, n_ctx=32, normalization="LN",
+              act_fn="gelu", init_std=0.02, seed=0)
+LM_TRAIN = dict(n_steps=1200, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=300)
+
+TIED_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=32, normalization="LN",
+                act_fn="gelu", init_std=0.02, seed=0)
+TIED_TRAIN = dict(n_steps=800, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=200)
+
+EVAL_SEED = 12345  # dados de avaliação: sementes que o treino nunca usa
+
+
+# ------------------------------------------------------------------ indução
+def induction_eval_tokens(d_vocab: int = 64, batch: int = 64, seq_len: int = 20) -> torch.Tensor:
+    """Sequências aleatórias repetidas, nunca vistas no treino (semente de avaliação)."""
+    return repeated_tokens(batch, seq_len, d_vocab, seed=EVAL_SEED)
+
+
+def induction_metrics(model: HookedTransformer, seq_len: int = 20) -> dict:
+    """Melhores escores de indução (camada 1) e de token anterior (camada 0) + perda na metade repetida."""
+    from .detectors import induction_scores, previous_token_scores
+
+    tokens = induction_eval_tokens(model.cfg.d_vocab, seq_len=seq_len)
+    loss, cache = model.run_with_cache(tokens, return_type="loss", loss_per_token=True,
+                                       names_filter=lambda n: n.endswith("hook_pattern"))
+    ind = induction_scores(model, cache, seq_len)
+    prev = previous_token_scores(cache)
+    return {
+        "induction_score": float(ind[1:].max()),
+        "prev_token_score": float(prev[0].max()),
+        "repeated_half_loss": float(loss[:, seq_len:].mean()),
+        "first_half_loss": float(loss[:, :seq_len].mean()),
+        "induction_head": f"1.{int(ind[1].argmax())}",
+        "prev_token_head": f"0.{int(prev[0].argmax())}",
+    }
+
+
+def make_induction_model(cfg_overrides: dict | None = None) -> HookedTransformer:
+    return HookedTransformer(Config(**{**INDUCTION_CFG, **(cfg_overrides or {})}))
+
+
+def train_induction(n_steps: int | None = None, stop_at: float | None = None, progress: bool = True,
+                    cfg_overrides: dict | None = None, eval_every: int = 25):
+    """Treina o modelo de indução; com `stop_at`, para quando o escore de indução passa dele."""
+    model = make_induction_model(cfg_overrides)
+    args = {**INDUCTION_TRAIN, **({"n_steps": n_steps} if n_steps else {})}
+    cfg = model.cfg
+    history = train(
+        model, lambda g: induction_training_batch(args["batch_size"], cfg.n_ctx, cfg.d_vocab, g),
+        n_steps=args["n_steps"], lr=args["lr"], seed=args["seed"], progress=progress,
+        decay_steps=args["decay_steps"] if not n_steps else 0,
+        eval_fn=lambda m: {k: v for k, v in induction_metrics(m).items() if isinstance(v, float)},
+        eval_every=eval_every,
+        stop_fn=(lambda m: m["induction_score"] > stop_at) if stop_at else None,
+        desc="indução",
+    )
+    return model, history
+
+
+# ------------------------------------------------------------------ modelo de linguagem
+def lm_eval_tokens(grammar: PtGrammar, n_ctx: int, n: int = 256) -> torch.Tensor:
+    return grammar.make_dataset(n, n_ctx, seed=EVAL_SEED)
+
+
+def agreement_accuracy(model: HookedTransformer, grammar: PtGrammar) -> float:
+    """Fração dos testes de concordância em que o modelo prefere a palavra certa à errada."""
+    from .data import AGREEMENT_TESTS
+
+    tok = model.tokenizer
+    right = 0
+    for prompt, good, bad in AGREEMENT_TESTS:
+        logits = model(tok.to_tokens(prompt))[0, -1]
+        right += int(logits[tok.to_single_token(good)] > logits[tok.to_single_token(bad)])
+    return right / len(AGREEMENT_TESTS)
+
+
+def lm_metrics(model: HookedTransformer, grammar: PtGrammar) -> dict:
+    tokens = lm_eval_tokens(grammar, model.cfg.n_ctx)
+    loss = float(model(tokens, return_type="loss"))
+    best = grammar.optimal_loss(tokens)
+    return {"eval_loss": loss, "optimal_loss": best, "gap_to_optimal": loss - best,
+            "agreement_accuracy": agreement_accuracy(model, grammar),
+            "uniform_loss": math.log(model.cfg.d_vocab)}
+
+
+def train_lm(cfg_dict: dict, train_args: dict, progress: bool = True, eval_every: int = 100):
+    grammar = PtGrammar()
+    tokenizer = grammar.tokenizer()
+    cfg = Config(d_vocab=tokenizer.d_vocab, **cfg_dict)
+    model = HookedTransformer(cfg, tokenizer=tokenizer)
+    data = grammar.make_dataset(train_args["n_train_seqs"], cfg.n_ctx, seed=train_args["seed"])
+    bs = train_args["batch_size"]
+    history = train(
+        model, lambda g: data[torch.randint(0, len(data), (bs,), generator=g)],
+        n_steps=train_args["n_steps"], lr=train_args["lr"], seed=train_args["seed"], progress=progress,
+        decay_steps=train_args.get("decay_steps", 0), eval_fn=lambda m: {k: v for k, v in lm_metrics(m, grammar).items()}, eval_every=eval_every,
+        desc="modelo de linguagem",
+    )
+    return model, history
+
+
+# ------------------------------------------------------------------ linha de comando
+def build(name: str, progress: bool = True) -> dict:
+    from .pretrained import save_checkpoint
+
+    command = f"python -m course_lib.recipes {name}"
+    if name == "induction":
+        model, hist = train_induction(progress=progress)
+        metrics = induction_metrics(model)
+        meta = {"train_args": INDUCTION_TRAIN, "data": "induction_training_batch (segmento aleatório de 4–31 tokens repetido)"}
+    elif name in ("lm", "lm_tied", "lm_untied"):
+        cfg = LM_CFG if name == "lm" else {**TIED_CFG, "tie_embeddings": name == "lm_tied"}
+        args = LM_TRAIN if name == "lm" else TIED_TRAIN
+        model, hist = train_lm(cfg, args, progress=progress)
+        metrics = lm_metrics(model, PtGrammar())
+        metrics["n_params"] = sum(p.numel() for p in model.parameters())
+        meta = {"train_args": args, "data": "PtGrammar().make_dataset(n_train_seqs, n_ctx, seed)"}
+    else:
+        raise ValueError(f"receita desconhecida {name!r}; use induction, lm, lm_tied, lm_untied ou all.")
+    meta.update(metrics=metrics, retrain_command=command, train_seconds=round(hist["seconds"], 1),
+                loss_curve_every_50=[round(x, 4) for x in hist["loss"][::50]])
+    save_checkpoint(model, name, meta)
+    return metrics
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Re-treina os checkpoints do curso (bit a bit, da semente).")
+    parser.add_argument("name", choices=["induction", "lm", "lm_tied", "lm_untied", "all"])
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    names = ["induction", "lm", "lm_tied", "lm_untied"] if args.name == "all" else [args.name]
+    for name in names:
+        print(name, build(name, progress=not args.no_progress))
+
+
+if __name__ == "__main__":
+    main()
