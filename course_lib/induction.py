@@ -1,0 +1,101 @@
+"""Sondas de indução e de aprendizado em contexto.
+
+Uma cabeça de indução completa o padrão [A][B] ... [A] -> [B]. O teste clássico:
+sequências aleatórias repetidas [BOS, x_1..x_n, x_1..x_n]. Na 1ª cópia nada é
+previsível (perda ≈ log d_vocab); na 2ª, um modelo com indução acerta quase tudo.
+
+Convenção de posições: `per_position_loss(...)[t]` é a perda ao prever tokens[:, t+1]
+a partir de tokens[:, :t+1]; dizemos que é a perda "no token t+1".
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._interp_utils import check_int, check_model, check_repeated, check_tokens
+
+
+def make_repeated_batch(model, batch: int = 8, seq_len: int | None = None, seed: int = 0) -> torch.Tensor:
+    """Lote [batch, 1 + 2·seq_len] = [BOS, x_1..x_n, x_1..x_n], no dispositivo do modelo.
+
+    Usa `course_lib.data.repeated_tokens` (tokens 1..d_vocab-1 sorteados, sem o BOS).
+    seq_len: padrão (n_ctx - 1) // 2, o maior que cabe no contexto. Determinístico dado `seed`.
+    """
+    from .data import repeated_tokens
+
+    fn = "make_repeated_batch"
+    check_model(model, fn)
+    batch = check_int(batch, fn, "batch", 1)
+    max_len = (model.cfg.n_ctx - 1) // 2
+    if max_len < 1:
+        raise ValueError(f"{fn}: o contexto do modelo (n_ctx = {model.cfg.n_ctx}) não comporta duas cópias.")
+    seq_len = max_len if seq_len is None else check_int(seq_len, fn, "seq_len", 1, max_len)
+    seed = check_int(seed, fn, "seed", 0)
+    if model.cfg.d_vocab < 2:
+        raise ValueError(f"{fn}: é preciso d_vocab >= 2 (o BOS e pelo menos um token); o modelo tem {model.cfg.d_vocab}.")
+    bos = model.tokenizer.bos_token_id if model.tokenizer is not None else 0
+    tokens = repeated_tokens(batch, seq_len, model.cfg.d_vocab, seed=seed, bos=bos)
+    return tokens.to(model.W_E.device)
+
+
+def per_position_logprob_correct(model, tokens) -> torch.Tensor:
+    """log p(token correto) em cada posição: [batch, pos-1] (a posição t prevê tokens[:, t+1])."""
+    fn = "per_position_logprob_correct"
+    check_model(model, fn)
+    tokens = check_tokens(model, tokens, fn, min_pos=2)
+    with torch.no_grad():
+        logits = model(tokens)
+    log_probs = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    return log_probs.gather(-1, tokens[:, 1:, None])[..., 0]
+
+
+def per_position_loss(model, tokens) -> torch.Tensor:
+    """Perda (entropia cruzada) em cada posição, na média do batch: [pos-1]."""
+    fn = "per_position_loss"
+    check_model(model, fn)
+    tokens = check_tokens(model, tokens, fn, min_pos=2)
+    with torch.no_grad():
+        loss = model(tokens, return_type="loss", loss_per_token=True)  # [batch, pos-1]
+    return loss.mean(0)
+
+
+def in_context_learning_score(model, tokens, early: int | None = None, late: int | None = None) -> float:
+    """Placar de aprendizado em contexto (Olsson et al., 2022): perda(late) - perda(early).
+
+    Olsson et al. usam a perda no 500º token menos a do 50º, com contexto de 512: um
+    valor negativo quer dizer que tokens mais tardios, com mais contexto, são previstos
+    melhor. Aqui `early` e `late` são índices do token previsto (1..pos-1, a perda em
+    `per_position_loss(...)[t-1]`), na média do batch. Para contextos curtos
+    adaptamos a proporção do artigo (50/512 ≈ 10% e o fim do contexto): por padrão
+    early = max(1, round((pos-1)/10)) e late = pos-1 (o último token). Com poucos
+    exemplos o valor é ruidoso: use um batch grande.
+    """
+    fn = "in_context_learning_score"
+    check_model(model, fn)
+    tokens = check_tokens(model, tokens, fn, min_pos=3)
+    last = tokens.shape[1] - 1
+    early = max(1, round(last / 10)) if early is None else check_int(early, fn, "early", 1, last)
+    late = last if late is None else check_int(late, fn, "late", 1, last)
+    if early >= late:
+        raise ValueError(f"{fn}: `early` ({early}) deve ser menor que `late` ({late}).")
+    loss = per_position_loss(model, tokens)
+    return float(loss[late - 1] - loss[early - 1])
+
+
+def repeated_half_loss(model, tokens, seq_len: int) -> tuple[float, float]:
+    """Perda média na 1ª e na 2ª cópia de [BOS, x_1..x_n, x_1..x_n] (n = seq_len).
+
+    1ª cópia: tokens previstos x_1..x_n (posições 1..n). 2ª cópia: x_2..x_n (posições
+    n+2 em diante); o x_1 da 2ª cópia fica de fora porque a transição x_n -> x_1 nunca
+    apareceu antes, então nem a indução o prevê. Devolve (perda_1a_cópia, perda_2a_cópia).
+    """
+    fn = "repeated_half_loss"
+    check_model(model, fn)
+    seq_len = check_int(seq_len, fn, "seq_len", 1)
+    tokens = check_tokens(model, tokens, fn)
+    check_repeated(tokens, seq_len, fn)
+    if tokens.shape[1] < seq_len + 3:
+        raise ValueError(f"{fn}: com `seq_len` = {seq_len} são precisas pelo menos {seq_len + 3} posições; "
+                         f"veio formato {tuple(tokens.shape)}.")
+    loss = per_position_loss(model, tokens)  # loss[t-1] = perda no token t
+    return float(loss[:seq_len].mean()), float(loss[seq_len + 1:].mean())
