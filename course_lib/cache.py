@@ -189,8 +189,10 @@ class ActivationCache:
         if not self.model.cfg.attn_only:
             comps.append(torch.stack([self["mlp_out", l] for l in range(layer)]))
             labels += [f"MLP{l}" for l in range(layer)]
-        bias = sum((self.model.blocks[l].attn.b_O for l in range(layer)), torch.zeros(self.model.cfg.d_model))
-        comps.append(bias.to(heads.device).expand_as(self["embed"])[None].detach())
+        embed = self["embed"]
+        bias = sum((self.model.blocks[l].attn.b_O.detach() for l in range(layer)),
+                   torch.zeros(self.model.cfg.d_model, device=embed.device))
+        comps.append(bias.expand_as(embed)[None])
         labels.append("bias")
         stack = torch.cat(comps)
         if apply_ln:

@@ -190,8 +190,9 @@ class TransformerBlock(nn.Module):
             self.mlp = MLP(cfg)
         self.hook_resid_pre = HookPoint()
         self.hook_attn_out = HookPoint()
-        self.hook_resid_mid = HookPoint()
-        self.hook_mlp_out = HookPoint()
+        if not cfg.attn_only:  # sem MLP não há resid_mid nem mlp_out
+            self.hook_resid_mid = HookPoint()
+            self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
     def forward(self, resid_pre):
@@ -251,6 +252,10 @@ class HookedTransformer(HookedRootModule):
                     p.copy_(torch.randn(p.shape, generator=g) * self.cfg.init_std)
 
     # --------------------------------------------------------------- entrada
+    def validate_tokens(self, tokens) -> torch.Tensor:
+        """Confere `tokens` e devolve LongTensor [batch, pos] no dispositivo do modelo (erros em pt-BR)."""
+        return self._validate_tokens(tokens)
+
     def _validate_tokens(self, tokens) -> torch.Tensor:
         if isinstance(tokens, str) or (isinstance(tokens, list) and tokens and isinstance(tokens[0], str)):
             tokens = self.to_tokens(tokens)

@@ -44,14 +44,15 @@ def induction_metrics(model: HookedTransformer, seq_len: int = 20) -> dict:
     from .detectors import induction_scores, previous_token_scores
 
     tokens = induction_eval_tokens(model.cfg.d_vocab, seq_len=seq_len)
-    loss, cache = model.run_with_cache(tokens, return_type="loss", loss_per_token=True,
-                                       names_filter=lambda n: n.endswith("hook_pattern"))
+    with torch.no_grad():
+        loss, cache = model.run_with_cache(tokens, return_type="loss", loss_per_token=True,
+                                           names_filter=lambda n: n.endswith("hook_pattern"))
     ind = induction_scores(model, cache, seq_len)
     prev = previous_token_scores(cache)
     return {
         "induction_score": float(ind[1:].max()),
         "prev_token_score": float(prev[0].max()),
-        "repeated_half_loss": float(loss[:, seq_len:].mean()),
+        "repeated_half_loss": float(loss[:, seq_len + 1:].mean()),  # sem o 1º token da cópia (imprevisível)
         "first_half_loss": float(loss[:, :seq_len].mean()),
         "induction_head": f"1.{int(ind[1].argmax())}",
         "prev_token_head": f"0.{int(prev[0].argmax())}",
@@ -99,7 +100,8 @@ def agreement_accuracy(model: HookedTransformer, grammar: PtGrammar) -> float:
 
 def lm_metrics(model: HookedTransformer, grammar: PtGrammar) -> dict:
     tokens = lm_eval_tokens(grammar, model.cfg.n_ctx)
-    loss = float(model(tokens, return_type="loss"))
+    with torch.no_grad():
+        loss = float(model(tokens, return_type="loss"))
     best = grammar.optimal_loss(tokens)
     return {"eval_loss": loss, "optimal_loss": best, "gap_to_optimal": loss - best,
             "agreement_accuracy": agreement_accuracy(model, grammar),
