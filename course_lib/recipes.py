@@ -20,7 +20,7 @@ from .train import train
 # ------------------------------------------------------------------ receitas
 INDUCTION_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=None, d_vocab=64, n_ctx=64,
                      normalization=None, init_std=0.1, seed=0)
-INDUCTION_TRAIN = dict(n_steps=1500, lr=1e-2, batch_size=32, seed=0, decay_steps=500)
+INDUCTION_TRAIN = dict(n_steps=2000, lr=1e-2, batch_size=32, seed=0, decay_steps=300)
 
 LM_CFG = dict(n_layers=3, d_model=64, n_heads=4, d_mlp=256, n_ctx=32, normalization="LN",
               act_fn="gelu", init_std=0.02, seed=0)
