@@ -108,6 +108,23 @@ def lm_metrics(model: HookedTransformer, grammar: PtGrammar) -> dict:
             "uniform_loss": math.log(model.cfg.d_vocab)}
 
 
+LENS_EXAMPLE = ("o gato que os meninos viram", "dorme", "dormem")
+
+
+def lens_example(model: HookedTransformer, example=LENS_EXAMPLE) -> list[dict]:
+    """O que a lente de logits prevê em cada camada para a frase-exemplo (documentado no .json)."""
+    from .lens import lens_top_k, target_rank_per_layer
+
+    prompt, good, bad = example
+    tokens = model.to_tokens(prompt)
+    _, top_ids, labels = lens_top_k(model, tokens, k=1)
+    p_good = target_rank_per_layer(model, tokens, good)["prob"]
+    p_bad = target_rank_per_layer(model, tokens, bad)["prob"]
+    return [{"camada": lab, "top1": model.tokenizer.vocab[int(top_ids[i, -1, 0])],
+             f"p({good})": round(float(p_good[i]), 4), f"p({bad})": round(float(p_bad[i]), 4)}
+            for i, lab in enumerate(labels)]
+
+
 def train_lm(cfg_dict: dict, train_args: dict, progress: bool = True, eval_every: int = 100):
     grammar = PtGrammar()
     tokenizer = grammar.tokenizer()
@@ -139,7 +156,8 @@ def build(name: str, progress: bool = True) -> dict:
         model, hist = train_lm(cfg, args, progress=progress)
         metrics = lm_metrics(model, PtGrammar())
         metrics["n_params"] = sum(p.numel() for p in model.parameters())
-        meta = {"train_args": args, "data": "PtGrammar().make_dataset(n_train_seqs, n_ctx, seed)"}
+        meta = {"train_args": args, "data": "PtGrammar().make_dataset(n_train_seqs, n_ctx, seed)",
+                "logit_lens_example": {"prompt": LENS_EXAMPLE[0], "por_camada": lens_example(model)}}
     else:
         raise ValueError(f"receita desconhecida {name!r}; use induction, lm, lm_tied, lm_untied ou all.")
     meta.update(metrics=metrics, retrain_command=command, train_seconds=round(hist["seconds"], 1),
