@@ -19,15 +19,18 @@ import time
 import torch
 
 
-def median_time(fn, repeats: int = 30, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def median_times(fns: dict, repeats: int = 60, warmup: int = 5) -> dict:
+    """Mediana do tempo de cada função, medindo-as ALTERNADAMENTE (carga de fundo afeta todas igual)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def import_time() -> float:
@@ -42,14 +45,12 @@ def forward_times(preset: str) -> dict:
 
     ours = load_pretrained(preset)
     tokens = torch.randint(0, ours.cfg.d_vocab, (32, ours.cfg.n_ctx), generator=torch.Generator().manual_seed(0))
-    out = {}
+    fns = {"nosso forward": lambda: ours(tokens), "nosso run_with_cache": lambda: ours.run_with_cache(tokens)}
     with torch.no_grad():
-        out["nosso forward"] = median_time(lambda: ours(tokens))
-        out["nosso run_with_cache"] = median_time(lambda: ours.run_with_cache(tokens))
         try:
             from transformer_lens import HookedTransformer, HookedTransformerConfig
         except ImportError:
-            return out
+            return median_times(fns)
         c = ours.cfg
         tl_cfg = HookedTransformerConfig(
             n_layers=c.n_layers, d_model=c.d_model, n_heads=c.n_heads, d_head=c.d_head, d_mlp=c.d_mlp,
@@ -61,9 +62,9 @@ def forward_times(preset: str) -> dict:
             sd["unembed.W_U"] = ours.W_U.detach().clone()
         tl.load_state_dict(sd, strict=False)
         torch.testing.assert_close(tl(tokens), ours(tokens), atol=1e-4, rtol=0)  # mesmos pesos, mesma saída
-        out["TransformerLens forward"] = median_time(lambda: tl(tokens))
-        out["TransformerLens run_with_cache"] = median_time(lambda: tl.run_with_cache(tokens))
-    return out
+        fns["TransformerLens forward"] = lambda: tl(tokens)
+        fns["TransformerLens run_with_cache"] = lambda: tl.run_with_cache(tokens)
+        return median_times(fns)
 
 
 def time_to_induction(seeds=(0, 1, 2)) -> list[float]:
