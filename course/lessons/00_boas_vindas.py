@@ -352,21 +352,25 @@ for start in ["o menino", "as meninas que", "uma gata"]:
 # %% [markdown]
 # ## 7. O mapa do curso
 #
-# O curso sobe do fim do modelo para o meio, e das peças para os circuitos:
+# O curso começa pelo fim do modelo (como o último vetor vira uma previsão) e
+# vai entrando: primeiro olhamos as ativações, depois as cabeças de atenção, e
+# por fim os circuitos que elas formam.
 #
-# | Parte | Tema | Pergunta central |
+# | Nº | Tema | Pergunta central |
 # |---|---|---|
 # | 00 | Boas-vindas (este notebook) | Como uso o curso e o modelo? |
-# | 01 | Softmax e a cabeça do modelo de linguagem | Como o vetor final vira uma distribuição sobre o vocabulário, e como se mede e se gera com ela? |
-# | a seguir | *Unembedding* e lente de logits | O que cada camada "já acha" que vem a seguir? |
-# | a seguir | Cabeças de atenção como movimentadoras de informação | Quem lê de onde e o que é copiado? |
-# | a seguir | Circuitos QK e OV, composição entre cabeças | Como duas cabeças colaboram? |
-# | a seguir | Cabeças de indução | Como um modelo aprende a continuar padrões repetidos? |
-# | a seguir | Atribuição direta ao logit, ablações, neurônios e PCA | Que componente causa qual previsão? |
+# | 01 | Softmax e a cabeça do modelo de linguagem | Como o vetor final vira uma distribuição sobre o vocabulário, e como se mede a perda e se gera texto com ela? |
+# | 02 | Pesos amarrados | O que muda quando a entrada e a saída usam a mesma matriz? |
+# | 03 | Lente de logits | O que cada camada "já acha" que vem a seguir? |
+# | 04 | Vendo ativações | Como visualizar atenção, direções principais (PCA) e neurônios? |
+# | 06 | Tipos de cabeças | Que cabeças olham o token anterior, o atual ou o primeiro? |
+# | 07 | Cabeças de indução | Como o modelo continua um padrão que já viu no texto? |
+# | 08 | Circuitos de indução | Como duas camadas de atenção se compõem para fazer isso? |
 #
-# A lista exata de notebooks, com os números, está no README do repositório.
-# Cada notebook abre com "O que você vai aprender", o tempo estimado e os
-# pré-requisitos.
+# Outros temas (como a informação se move entre posições, a atribuição
+# direta ao logit e as ablações) completam o curso; a lista exata e atualizada,
+# com o tempo de cada notebook, está no README do repositório. Cada notebook
+# abre com "O que você vai aprender", o tempo estimado e os pré-requisitos.
 #
 # **Próximo passo:** abra `exercises/00_boas_vindas.ipynb` e faça os
 # exercícios deste tour (~20 min). Depois, siga para `notebooks/01_softmax_e_cabeca_lm.ipynb`.

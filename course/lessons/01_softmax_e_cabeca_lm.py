@@ -467,7 +467,7 @@ for t in [0.5, 1.0, 2.0, 4.0]:
 # `W_U` tem `[d_model, d_vocab]`: os formatos são transpostos um do outro.
 # **Amarrar os pesos** é usar `W_U = W_Eᵀ`, o mesmo parâmetro nos dois
 # lugares. O curso traz dois modelos iguais exceto por isso: `"lm_tied"` e
-# `"lm_untied"`.
+# `"lm_untied"`. O notebook 02 é todo sobre eles; aqui fica o essencial.
 
 # %%
 tied = load_pretrained("lm_tied")
@@ -712,4 +712,5 @@ print("posto de log P, mistura de 3 softmaxes:        ", log_rank(mixture_probs)
 # - Uma cabeça linear limita o posto de `log P` a `d_model + 2`; a mistura de softmaxes não tem esse limite.
 #
 # **Próximo passo:** `exercises/01_softmax_e_cabeca_lm.ipynb`, onde você
-# implementa cada uma dessas peças.
+# implementa cada uma dessas peças. Depois, o notebook 02 aprofunda os pesos
+# amarrados e o 03 usa a própria `W_U` como lente para olhar dentro do modelo.
