@@ -1,0 +1,271 @@
+"""Verificações do notebook 04_vendo_ativacoes (padrões de atenção, PCA, neurônios, teste em dados novos)."""
+
+import torch
+
+from course_lib.checks import Case, Exercise, ModelRef, register
+from course_lib.checks.core import compare_tensors
+
+_TEXTS = [
+    "os gatos que o menino viu dormem.",
+    "a menina bonita lê o livro.",
+    "o menino que as meninas viram dorme sozinho.",
+    "as gatas dormem juntas. o rei come o bolo.",
+    "uma aluna canta hoje.",
+]
+
+
+def _pick(gen: torch.Generator, n: int) -> int:
+    return int(torch.randint(0, n, (1,), generator=gen))
+
+
+# ============================================================================ 04.get_pattern
+def get_pattern(model, text: str, layer: int, head: int) -> torch.Tensor:
+    _, cache = model.run_with_cache(model.to_tokens(text))
+    return cache["pattern", layer][0, head]
+
+
+def _get_pattern_transposed(model, text, layer, head):
+    return get_pattern(model, text, layer, head).T
+
+
+def _get_pattern_swapped_index(model, text, layer, head):
+    _, cache = model.run_with_cache(model.to_tokens(text))
+    return cache["pattern", head][0, layer]
+
+
+def _get_pattern_scores(model, text, layer, head):
+    _, cache = model.run_with_cache(model.to_tokens(text))
+    return cache["attn_scores", layer][0, head]
+
+
+def _get_pattern_cases(gen: torch.Generator) -> list[Case]:
+    lm = ModelRef("lm")
+    return [
+        Case((lm, _TEXTS[_pick(gen, len(_TEXTS))], 0, 2), description="modelo lm, camada 0, cabeça 2"),
+        Case((lm, _TEXTS[_pick(gen, len(_TEXTS))], 2, 1), description="modelo lm, camada 2, cabeça 1"),
+        Case((lm, _TEXTS[_pick(gen, len(_TEXTS))], 1, 3), description="modelo lm, camada 1, cabeça 3"),
+        Case((lm, "o gato", _pick(gen, 3), _pick(gen, 4)), description="texto curto (3 posições)"),
+        Case((lm, "", 0, 0), description="só o BOS (1 posição)"),
+    ]
+
+
+register(
+    Exercise(
+        id="04.get_pattern",
+        func_name="get_pattern",
+        reference=get_pattern,
+        make_cases=_get_pattern_cases,
+        points=1,
+        output_names=("query_pos", "key_pos"),
+        known_mistakes=[
+            ("eixos trocados: devolveu [key_pos, query_pos] (transposto)", _get_pattern_transposed),
+            ("índices trocados: usou a cabeça como camada e a camada como cabeça", _get_pattern_swapped_index),
+            ("devolveu os scores (antes do softmax, hook_attn_scores) em vez do padrão", _get_pattern_scores),
+        ],
+    )
+)
+
+
+# ============================================================================ 04.pca
+def pca(X: torch.Tensor, k: int) -> torch.Tensor:
+    Xc = X - X.mean(0, keepdim=True)
+    _, _, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    return Xc @ Vh[:k].T
+
+
+def _pca_not_centered(X, k):
+    _, _, Vh = torch.linalg.svd(X, full_matrices=False)
+    return X @ Vh[:k].T
+
+
+def _pca_columns_of_vh(X, k):
+    Xc = X - X.mean(0, keepdim=True)
+    _, _, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    return Xc @ Vh[:, :k]
+
+
+def _pca_only_u(X, k):
+    Xc = X - X.mean(0, keepdim=True)
+    U, _, _ = torch.linalg.svd(Xc, full_matrices=False)
+    return U[:, :k]
+
+
+def _pca_centered_rows(X, k):
+    Xc = X - X.mean(1, keepdim=True)
+    _, _, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    return Xc @ Vh[:k].T
+
+
+def _compare_pca(expected, got):
+    """Compara coordenadas de PCA aceitando qualquer sinal em cada componente."""
+    if type(got) is torch.Tensor and type(expected) is torch.Tensor and got.shape == expected.shape \
+            and got.dtype == expected.dtype and got.ndim == 2:
+        flip = torch.where((got * expected).sum(0) < 0, -1.0, 1.0).to(got.dtype)
+        got = got * flip
+    return compare_tensors(expected, got, "coords", ("n", "k"), atol=1e-4, rtol=1e-3)
+
+
+def _data(gen, n, d, offset, scales=None):
+    """Pontos com variâncias bem diferentes por eixo (direções principais bem definidas)."""
+    scales = scales if scales is not None else torch.linspace(3.0, 0.3, d)
+    X = torch.randn(n, d, generator=gen) * scales
+    R, _ = torch.linalg.qr(torch.randn(d, d, generator=gen))  # gira os eixos
+    return X @ R + offset
+
+
+def _centered(X):
+    return X - X.mean(0, keepdim=True)
+
+
+def _pca_cases(gen: torch.Generator) -> list[Case]:
+    return [
+        Case((_data(gen, 30, 5, 4.0), 2), description="30 pontos em 5 dimensões, longe da origem, k=2"),
+        Case((_data(gen, 50, 8, torch.randn(8, generator=gen) * 3), 3), description="50 pontos em 8 dimensões, k=3"),
+        Case((_data(gen, 20, 6, 10.0), 1), description="k=1 (só a primeira componente)"),
+        Case((_data(gen, 6, 10, 2.0, torch.linspace(3.0, 1.0, 10)), 2),
+             description="menos pontos que dimensões (6 pontos em 10 dimensões)"),
+        Case((_centered(_data(gen, 40, 4, 0.0)), 4), description="dados já centrados, k = d (todas as componentes)"),
+    ]
+
+
+register(
+    Exercise(
+        id="04.pca",
+        func_name="pca",
+        reference=pca,
+        make_cases=_pca_cases,
+        points=2,
+        compare=_compare_pca,
+        known_mistakes=[
+            ("não centrou os dados (faltou subtrair a média de cada coluna)", _pca_not_centered),
+            ("usou as colunas de Vh em vez das linhas (faltou transpor)", _pca_columns_of_vh),
+            ("devolveu só U (faltou multiplicar por S: coords = U S = Xc Vᵀ)", _pca_only_u),
+            ("centrou cada linha (ponto) em vez de cada coluna (dimensão)", _pca_centered_rows),
+        ],
+    )
+)
+
+
+# ============================================================================ 04.top_k_positions
+def top_k_positions(acts: torch.Tensor, k: int) -> torch.Tensor:
+    flat = acts.flatten()
+    idx = flat.topk(k).indices
+    pos_len = acts.shape[1]
+    return torch.stack([idx // pos_len, idx % pos_len], dim=1)
+
+
+def _topk_ascending(acts, k):
+    flat = acts.flatten()
+    idx = flat.topk(k, largest=False).indices
+    return torch.stack([idx // acts.shape[1], idx % acts.shape[1]], dim=1)
+
+
+def _topk_wrong_unravel(acts, k):
+    idx = acts.flatten().topk(k).indices
+    return torch.stack([idx // acts.shape[0], idx % acts.shape[0]], dim=1)
+
+
+def _topk_swapped_columns(acts, k):
+    return top_k_positions(acts, k)[:, [1, 0]]
+
+
+def _topk_per_row(acts, k):
+    # máximo de cada exemplo, e não do conjunto todo
+    best_pos = acts.argmax(1)
+    order = acts.max(1).values.argsort(descending=True)[:k]
+    return torch.stack([order, best_pos[order]], dim=1)
+
+
+def _topk_cases(gen: torch.Generator) -> list[Case]:
+    return [
+        Case((torch.randn(4, 10, generator=gen), 5), description="ativações [4, 10], k=5"),
+        Case((torch.randn(3, 7, generator=gen) * 1e4, 6), description="valores enormes (1e4), k=6"),
+        Case((torch.randn(1, 9, generator=gen), 3), description="batch de 1"),
+        Case((torch.randn(6, 1, generator=gen), 4), description="uma posição por exemplo ([6, 1])"),
+        Case((torch.randn(2, 3, generator=gen) - 5.0, 6), description="k = todas as posições, ativações negativas"),
+    ]
+
+
+register(
+    Exercise(
+        id="04.top_k_positions",
+        func_name="top_k_positions",
+        reference=top_k_positions,
+        make_cases=_topk_cases,
+        points=1,
+        output_names=("k", "(batch, pos)"),
+        known_mistakes=[
+            ("pegou as MENORES ativações (ordem crescente)", _topk_ascending),
+            ("desfez o índice achatado dividindo pelo número de exemplos (use o número de posições)",
+             _topk_wrong_unravel),
+            ("colunas trocadas: devolveu (pos, batch) em vez de (batch, pos)", _topk_swapped_columns),
+            ("pegou só o máximo de cada exemplo, em vez das k maiores posições do conjunto", _topk_per_row),
+        ],
+    )
+)
+
+
+# ============================================================================ 04.diff_of_means_accuracy
+def diff_of_means_accuracy(X_train, y_train, X_test, y_test) -> float:
+    mu1, mu0 = X_train[y_train].mean(0), X_train[~y_train].mean(0)
+    direction = mu1 - mu0
+    threshold = (mu1 + mu0) / 2 @ direction
+    return ((X_test @ direction > threshold) == y_test).float().mean().item()
+
+
+def _dom_threshold_zero(X_train, y_train, X_test, y_test):
+    direction = X_train[y_train].mean(0) - X_train[~y_train].mean(0)
+    return ((X_test @ direction > 0) == y_test).float().mean().item()
+
+
+def _dom_fit_on_test(X_train, y_train, X_test, y_test):
+    return diff_of_means_accuracy(X_test, y_test, X_test, y_test)
+
+
+def _dom_train_accuracy(X_train, y_train, X_test, y_test):
+    return diff_of_means_accuracy(X_train, y_train, X_train, y_train)
+
+
+def _dom_reversed(X_train, y_train, X_test, y_test):
+    mu1, mu0 = X_train[y_train].mean(0), X_train[~y_train].mean(0)
+    direction = mu0 - mu1
+    threshold = (mu1 + mu0) / 2 @ direction
+    return ((X_test @ direction > threshold) == y_test).float().mean().item()
+
+
+def _two_groups(gen, n, d, shift, offset):
+    y = torch.arange(n) % 2 == 0
+    y = y[torch.randperm(n, generator=gen)]
+    direction = torch.randn(d, generator=gen)
+    X = torch.randn(n, d, generator=gen) * 1.5 + offset + y[:, None] * shift * direction / direction.norm()
+    return X, y
+
+
+def _dom_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for n_train, n_test, d, shift, offset, desc in (
+        (40, 30, 5, 3.0, 2.0, "grupos separados, longe da origem"),
+        (60, 40, 10, 1.5, -3.0, "grupos que se sobrepõem"),
+        (8, 20, 12, 4.0, 5.0, "poucos exemplos de treino (8) em 12 dimensões"),
+        (30, 1, 4, 3.0, 1.0, "um único exemplo de teste"),
+    ):
+        X, y = _two_groups(gen, n_train + n_test, d, shift, offset)
+        cases.append(Case((X[:n_train], y[:n_train], X[n_train:], y[n_train:]), description=desc))
+    return cases
+
+
+register(
+    Exercise(
+        id="04.diff_of_means_accuracy",
+        func_name="diff_of_means_accuracy",
+        reference=diff_of_means_accuracy,
+        make_cases=_dom_cases,
+        points=2,
+        known_mistakes=[
+            ("limiar em 0: faltou usar o ponto médio entre as duas médias", _dom_threshold_zero),
+            ("ajustou a direção nos dados de TESTE (use só o treino para escolher a regra)", _dom_fit_on_test),
+            ("devolveu a acurácia no TREINO, não no teste", _dom_train_accuracy),
+            ("direção invertida (média do grupo False menos a do grupo True)", _dom_reversed),
+        ],
+    )
+)
