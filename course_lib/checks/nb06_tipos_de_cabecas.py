@@ -1,0 +1,353 @@
+"""Verificações do notebook 06_tipos_de_cabecas (tipos de cabeças e circuitos QK/OV)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from course_lib.checks import Case, Exercise, ModelRef, register
+
+
+# ---------------------------------------------------------------------------
+# Padrões de atenção de teste
+# ---------------------------------------------------------------------------
+def _random_patterns(gen: torch.Generator, batch: int, n_heads: int, pos: int, scale: float = 1.0) -> torch.Tensor:
+    """Padrões causais válidos [batch, n_heads, pos, pos] (linhas somam 1, nada no futuro)."""
+    scores = torch.randn(batch, n_heads, pos, pos, generator=gen) * scale
+    future = torch.triu(torch.ones(pos, pos, dtype=torch.bool), diagonal=1)
+    return torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+
+
+def _offset_pattern(pos: int, offset: int) -> torch.Tensor:
+    """Padrão [pos, pos] que olha para a chave q - offset (ou para a 0, se não existir)."""
+    p = torch.zeros(pos, pos)
+    for q in range(pos):
+        p[q, max(q - offset, 0)] = 1.0
+    return p
+
+
+def _ideal_patterns(pos: int) -> torch.Tensor:
+    """[1, 3, pos, pos]: token anterior, token atual e primeiro token, nessa ordem."""
+    first = torch.zeros(pos, pos)
+    first[:, 0] = 1.0
+    return torch.stack([_offset_pattern(pos, 1), _offset_pattern(pos, 0), first])[None]
+
+
+def _pattern_cases(gen: torch.Generator) -> list[Case]:
+    return [
+        Case((_random_patterns(gen, 2, 3, 6),), description="padrões aleatórios [batch=2, heads=3, 6, 6]"),
+        Case((_ideal_patterns(7),), description="os três padrões ideais (anterior, atual, primeiro) com pos=7"),
+        Case((_random_patterns(gen, 1, 4, 9, scale=30.0),), description="batch de 1 com padrões quase one-hot"),
+        Case((_random_patterns(gen, 3, 1, 2),), description="só duas posições (pos=2), uma cabeça"),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# 06.previous_token_score
+# ---------------------------------------------------------------------------
+def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
+    diag = torch.diagonal(pattern, offset=-1, dim1=-2, dim2=-1)  # [batch, heads, pos-1]: (q, q-1), q >= 1
+    return diag.mean(dim=(0, -1))
+
+
+def _prev_offset_plus1(pattern):
+    return torch.diagonal(pattern, offset=1, dim1=-2, dim2=-1).mean(dim=(0, -1))
+
+
+def _prev_offset_0(pattern):
+    return torch.diagonal(pattern, offset=0, dim1=-2, dim2=-1)[..., 1:].mean(dim=(0, -1))
+
+
+def _prev_offset_0_all(pattern):
+    return torch.diagonal(pattern, offset=0, dim1=-2, dim2=-1).mean(dim=(0, -1))
+
+
+def _prev_offset_minus2(pattern):
+    return torch.diagonal(pattern, offset=-2, dim1=-2, dim2=-1).mean(dim=(0, -1))
+
+
+def _prev_divide_by_pos(pattern):
+    pos = pattern.shape[-1]
+    return torch.diagonal(pattern, offset=-1, dim1=-2, dim2=-1).sum(-1).mean(0) / pos
+
+
+register(
+    Exercise(
+        id="06.previous_token_score",
+        func_name="previous_token_score",
+        reference=previous_token_score,
+        make_cases=_pattern_cases,
+        points=1,
+        output_names=("n_heads",),
+        known_mistakes=[
+            ("diagonal errada: offset=+1 fica ACIMA da diagonal (chave q+1, o futuro, sempre 0)", _prev_offset_plus1),
+            ("diagonal errada: offset=0 é a diagonal principal (isso mede o token ATUAL)", _prev_offset_0),
+            ("diagonal errada: offset=0 é a diagonal principal (isso mede o token ATUAL)", _prev_offset_0_all),
+            ("diagonal errada: offset=-2 olha dois tokens para trás", _prev_offset_minus2),
+            ("dividiu pela quantidade de posições (pos) em vez de pos-1 consultas", _prev_divide_by_pos),
+        ],
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 06.first_token_score
+# ---------------------------------------------------------------------------
+def first_token_score(pattern: torch.Tensor) -> torch.Tensor:
+    return pattern[..., 1:, 0].mean(dim=(0, -1))
+
+
+def _first_with_q0(pattern):
+    return pattern[..., :, 0].mean(dim=(0, -1))
+
+
+def _first_row0(pattern):
+    return pattern[..., 0, 1:].mean(dim=(0, -1))
+
+
+def _first_last_col(pattern):
+    return pattern[..., 1:, -1].mean(dim=(0, -1))
+
+
+register(
+    Exercise(
+        id="06.first_token_score",
+        func_name="first_token_score",
+        reference=first_token_score,
+        make_cases=_pattern_cases,
+        points=1,
+        output_names=("n_heads",),
+        known_mistakes=[
+            ("incluiu a consulta 0, que é obrigada a olhar para o BOS (sempre vale 1)", _first_with_q0),
+            ("pegou a LINHA 0 (consulta 0) em vez da COLUNA 0 (chave 0)", _first_row0),
+            ("pegou a última coluna em vez da primeira", _first_last_col),
+        ],
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 06.W_QK e 06.W_OV
+# ---------------------------------------------------------------------------
+def _qk_cases(gen: torch.Generator) -> list[Case]:
+    return [
+        Case((torch.randn(5, 5, generator=gen), torch.randn(5, 5, generator=gen)),
+             description="uma cabeça só, com d_head = d_model = 5"),
+        Case((torch.randn(8, 2, generator=gen), torch.randn(8, 2, generator=gen)),
+             description="d_model=8, d_head=2"),
+        Case((torch.randn(6, 1, generator=gen) * 100, torch.randn(6, 1, generator=gen)),
+             description="d_head=1 (posto 1), valores grandes em W_Q"),
+        Case((torch.randn(64, 16, generator=gen) * 0.1, torch.randn(64, 16, generator=gen) * 0.1),
+             description="tamanho do modelo de indução (64, 16)"),
+    ]
+
+
+def W_QK(W_Q: torch.Tensor, W_K: torch.Tensor) -> torch.Tensor:
+    return W_Q @ W_K.T
+
+
+def _qk_no_transpose(W_Q, W_K):
+    return W_Q @ W_K
+
+
+def _qk_swapped(W_Q, W_K):
+    return W_K @ W_Q.T
+
+
+def _qk_inner(W_Q, W_K):
+    return W_Q.T @ W_K
+
+
+def _qk_scaled(W_Q, W_K):
+    return W_Q @ W_K.T / math.sqrt(W_Q.shape[-1])
+
+
+register(
+    Exercise(
+        id="06.W_QK",
+        func_name="W_QK",
+        reference=W_QK,
+        make_cases=_qk_cases,
+        points=1,
+        output_names=("d_model_q", "d_model_k"),
+        known_mistakes=[
+            ("faltou transpor W_K (W_Q @ W_K só funciona por acaso quando d_head = d_model)", _qk_no_transpose),
+            ("ordem trocada: W_K @ W_Qᵀ é a TRANSPOSTA (linhas viram chaves, colunas viram consultas)", _qk_swapped),
+            ("W_Qᵀ @ W_K dá uma matriz [d_head, d_head], não [d_model, d_model]", _qk_inner),
+            ("dividiu por √d_head: a convenção de W_QK é SEM essa escala", _qk_scaled),
+        ],
+    )
+)
+
+
+def _ov_cases(gen: torch.Generator) -> list[Case]:
+    return [
+        Case((torch.randn(8, 2, generator=gen), torch.randn(2, 8, generator=gen)),
+             description="W_V [8, 2], W_O [2, 8]"),
+        Case((torch.randn(4, 4, generator=gen), torch.randn(4, 4, generator=gen)),
+             description="uma cabeça só, com d_head = d_model = 4"),
+        Case((torch.randn(6, 1, generator=gen), torch.randn(1, 6, generator=gen) * 1e3),
+             description="d_head=1 (posto 1), valores grandes em W_O"),
+    ]
+
+
+def W_OV(W_V: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
+    return W_V @ W_O
+
+
+def _ov_swapped(W_V, W_O):
+    return W_O @ W_V
+
+
+def _ov_transposed(W_V, W_O):
+    return W_O.T @ W_V.T
+
+
+register(
+    Exercise(
+        id="06.W_OV",
+        func_name="W_OV",
+        reference=W_OV,
+        make_cases=_ov_cases,
+        points=1,
+        output_names=("d_model_fonte", "d_model_saida"),
+        known_mistakes=[
+            ("ordem trocada: W_O @ W_V dá [d_head, d_head], não [d_model, d_model]", _ov_swapped),
+            ("transpôs o resultado: (W_V W_O)ᵀ = W_Oᵀ W_Vᵀ troca fonte e saída", _ov_transposed),
+        ],
+        atol=1e-4,
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 06.positional_QK
+# ---------------------------------------------------------------------------
+def positional_QK(model, layer: int, head: int) -> torch.Tensor:
+    W_pos = model.W_pos.detach()
+    W_Q = model.W_Q[layer, head].detach()
+    W_K = model.W_K[layer, head].detach()
+    return W_pos @ W_Q @ W_K.T @ W_pos.T
+
+
+def _pos_swapped(model, layer, head):
+    return positional_QK(model, layer, head).T
+
+
+def _pos_scaled(model, layer, head):
+    return positional_QK(model, layer, head) / math.sqrt(model.cfg.d_head)
+
+
+def _pos_with_embed(model, layer, head):
+    W_E = model.W_E.detach()
+    return W_E @ model.W_Q[layer, head].detach() @ model.W_K[layer, head].detach().T @ W_E.T
+
+
+def _pos_with_bias(model, layer, head):
+    W_pos = model.W_pos.detach()
+    q = W_pos @ model.W_Q[layer, head].detach() + model.b_Q[layer, head].detach()
+    k = W_pos @ model.W_K[layer, head].detach() + model.b_K[layer, head].detach()
+    return q @ k.T
+
+
+def _pos_cases(gen: torch.Generator) -> list[Case]:
+    def pick(n: int) -> int:
+        return int(torch.randint(0, n, (1,), generator=gen))
+
+    ind_layer, ind_head = 1, pick(4)  # modelo de indução: 2 camadas, 4 cabeças
+    lm_layer, lm_head = pick(3), pick(4)  # modelo de linguagem: 3 camadas, 4 cabeças
+    return [
+        Case((ModelRef("induction"), 0, 0), description="modelo de indução, cabeça 0.0"),
+        Case((ModelRef("induction"), ind_layer, ind_head), description=f"modelo de indução, cabeça {ind_layer}.{ind_head}"),
+        Case((ModelRef("lm"), lm_layer, lm_head), description=f"modelo de linguagem, cabeça {lm_layer}.{lm_head} (n_ctx=32)"),
+    ]
+
+
+register(
+    Exercise(
+        id="06.positional_QK",
+        func_name="positional_QK",
+        reference=positional_QK,
+        make_cases=_pos_cases,
+        points=2,
+        output_names=("pos_consulta", "pos_chave"),
+        known_mistakes=[
+            ("consulta e chave trocadas: o resultado é a transposta (use W_pos W_Q W_Kᵀ W_posᵀ)", _pos_swapped),
+            ("dividiu por √d_head: o circuito posicional é SEM essa escala", _pos_scaled),
+            ("usou W_E (tokens) em vez de W_pos (posições)", _pos_with_embed),
+            ("somou os vieses b_Q/b_K: o circuito usa só os pesos", _pos_with_bias),
+        ],
+        atol=1e-3,
+        rtol=1e-4,
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 06.classify_head
+# ---------------------------------------------------------------------------
+LABELS = ("token anterior", "token atual", "primeiro token (BOS)")
+NONE_LABEL = "sem tipo claro"
+
+
+def classify_head(prev: float, current: float, first: float, threshold: float = 0.5) -> str:
+    scores = [prev, current, first]
+    best = max(range(3), key=lambda i: scores[i])
+    return LABELS[best] if scores[best] >= threshold else NONE_LABEL
+
+
+def _classify_no_threshold(prev, current, first, threshold=0.5):
+    scores = [prev, current, first]
+    return LABELS[max(range(3), key=lambda i: scores[i])]
+
+
+def _classify_strict(prev, current, first, threshold=0.5):
+    scores = [prev, current, first]
+    best = max(range(3), key=lambda i: scores[i])
+    return LABELS[best] if scores[best] > threshold else NONE_LABEL
+
+
+def _classify_min(prev, current, first, threshold=0.5):
+    scores = [prev, current, first]
+    best = min(range(3), key=lambda i: scores[i])
+    return LABELS[best] if scores[best] >= threshold else NONE_LABEL
+
+
+def _classify_first_above(prev, current, first, threshold=0.5):
+    for label, s in zip(LABELS, (prev, current, first)):
+        if s >= threshold:
+            return label
+    return NONE_LABEL
+
+
+def _classify_cases(gen: torch.Generator) -> list[Case]:
+    def r(lo, hi):
+        return round(float(lo + (hi - lo) * torch.rand((), generator=gen)), 4)
+
+    return [
+        Case((r(0.9, 1.0), r(0.0, 0.05), r(0.0, 0.05)), description="placar de token anterior alto"),
+        Case((r(0.0, 0.1), r(0.0, 0.1), r(0.6, 0.9)), description="placar de primeiro token alto"),
+        Case((r(0.0, 0.2), r(0.7, 0.9), r(0.0, 0.1)), description="placar de token atual alto"),
+        Case((r(0.1, 0.3), r(0.1, 0.3), r(0.1, 0.3)), description="todos os placares baixos (< 0.5)"),
+        Case((0.55, 0.1, 0.8), description="dois placares acima do limiar: vence o maior"),
+        Case((0.5, 0.2, 0.1), description="placar exatamente igual ao limiar (0.5 conta)"),
+        Case((0.35, 0.1, 0.3), {"threshold": 0.3}, description="limiar diferente (0.3)"),
+    ]
+
+
+register(
+    Exercise(
+        id="06.classify_head",
+        func_name="classify_head",
+        reference=classify_head,
+        make_cases=_classify_cases,
+        points=1,
+        known_mistakes=[
+            ("ignorou o limiar: placares baixos devem dar 'sem tipo claro'", _classify_no_threshold),
+            ("usou > em vez de >=: um placar igual ao limiar conta", _classify_strict),
+            ("escolheu o MENOR placar em vez do maior", _classify_min),
+            ("pegou o primeiro tipo acima do limiar, não o de maior placar", _classify_first_above),
+        ],
+    )
+)
