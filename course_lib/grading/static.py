@@ -1,0 +1,247 @@
+"""Análise estática das células de exercício: sinais de trapaça (-> ``suspeito``).
+
+Não executa nada; olha a árvore sintática (e, se ela não compilar, o texto). Cada
+achado é um motivo curto em pt-BR. A lista é de propósito conservadora para
+código de transformers (torch puro): importar o gabarito, ler arquivos, mexer no
+interpretador, redefinir o verificador, "monkeypatch" de bibliotecas, objetos que
+mentem na comparação. Falsos positivos são possíveis (por isso ``suspeito`` é
+para revisão humana, não uma nota final).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+# módulos cuja importação numa resposta já é motivo para olhar de perto
+SUSPICIOUS_MODULES = {
+    "course_lib.checks": "importa os gabaritos (course_lib.checks)",
+    "course_lib.grading": "importa o corretor",
+    "course_lib.grade": "importa o corretor",
+    "importlib": "importação dinâmica (importlib)",
+    "imp": "importação dinâmica (imp)",
+    "runpy": "executa outros arquivos (runpy)",
+    "pkgutil": "lê pacotes (pkgutil)",
+    "inspect": "inspeciona o interpretador (inspect)",
+    "gc": "vasculha a memória (gc)",
+    "ctypes": "acesso de baixo nível (ctypes)",
+    "cffi": "acesso de baixo nível (cffi)",
+    "subprocess": "roda comandos (subprocess)",
+    "multiprocessing": "cria processos (multiprocessing)",
+    "shutil": "manipula arquivos (shutil)",
+    "glob": "lista arquivos (glob)",
+    "pathlib": "manipula arquivos (pathlib)",
+    "io": "abre arquivos (io)",
+    "tempfile": "manipula arquivos (tempfile)",
+    "socket": "acessa a rede (socket)",
+    "urllib": "acessa a rede (urllib)",
+    "requests": "acessa a rede (requests)",
+    "http": "acessa a rede (http)",
+    "signal": "mexe em sinais do processo (signal)",
+    "pickle": "desserializa objetos (pickle)",
+    "marshal": "desserializa código (marshal)",
+    "dill": "desserializa objetos (dill)",
+    "builtins": "mexe nos builtins",
+    "atexit": "registra código para a saída do processo (atexit)",
+    "threading": "cria threads (threading)",
+    "resource": "mexe nos limites do processo (resource)",
+    "nbformat": "lê notebooks (nbformat)",
+    "json": "lê arquivos JSON (json)",
+    "IPython": "usa o IPython diretamente",
+}
+SUSPICIOUS_CALLS = {
+    "open": "abre arquivos (open)",
+    "exec": "executa código dinâmico (exec)",
+    "eval": "executa código dinâmico (eval)",
+    "compile": "compila código dinâmico (compile)",
+    "__import__": "importação dinâmica (__import__)",
+    "globals": "mexe no namespace global (globals())",
+    "locals": "mexe no namespace (locals())",
+    "vars": "mexe no namespace (vars())",
+    "setattr": "altera atributos dinamicamente (setattr)",
+    "delattr": "apaga atributos dinamicamente (delattr)",
+    "breakpoint": "chama o depurador (breakpoint)",
+    "input": "lê do teclado (input)",
+    "get_ipython": "usa o IPython diretamente (get_ipython)",
+}
+SUSPICIOUS_ATTRS = {
+    "__globals__", "__builtins__", "__code__", "__closure__", "__subclasses__", "__dict__", "__import__",
+    "__loader__", "__spec__", "__mro__", "__bases__", "__class__", "__self__", "__func__", "__wrapped__",
+    "f_back", "f_globals", "f_locals", "f_builtins", "gi_frame", "cr_frame", "tb_frame", "tb_next",
+    "co_code", "co_consts",
+}
+ANSWER_KEY_NAMES = {
+    "get_exercise": "busca o exercício registrado (get_exercise)",
+    "all_exercises": "lista os exercícios registrados (all_exercises)",
+    "hidden_cases": "usa os casos ocultos (hidden_cases)",
+    "make_hidden_cases": "usa os casos ocultos (make_hidden_cases)",
+    "_REGISTRY": "lê o registro de gabaritos (_REGISTRY)",
+    "run_checks": "usa o verificador (run_checks)",
+    "capture_call": "usa o verificador (capture_call)",
+    "known_mistakes": "lê os erros conhecidos do gabarito (known_mistakes)",
+    "register_model_resolver": "troca o carregador de modelos do verificador",
+}
+SYS_ATTRS = {
+    "modules": "mexe em sys.modules", "meta_path": "mexe no sistema de importação (sys.meta_path)",
+    "path_hooks": "mexe no sistema de importação (sys.path_hooks)", "path": "mexe em sys.path",
+    "_getframe": "inspeciona a pilha (sys._getframe)", "settrace": "instala rastreador (sys.settrace)",
+    "setprofile": "instala rastreador (sys.setprofile)", "addaudithook": "instala audit hook",
+    "_current_frames": "inspeciona a pilha (sys._current_frames)", "stdout": "troca a saída padrão",
+    "stderr": "troca a saída de erro", "excepthook": "troca o tratamento de exceções",
+}
+OS_ATTRS = {
+    # (os.kill/os._exit no próprio processo não são trapaça: só derrubam a entrega;
+    # matar outro processo é bloqueado e registrado em tempo de execução)
+    "environ", "getenv", "putenv", "unsetenv", "system", "popen", "fork", "forkpty", "killpg",
+    "remove", "unlink", "rmdir", "removedirs", "rename", "replace", "listdir", "scandir", "walk", "open",
+    "chdir", "symlink", "link", "chmod", "truncate", "spawnl", "spawnv", "spawnve", "posix_spawn",
+    "execv", "execve", "execl", "execvp", "getppid", "setsid", "dup2", "close",
+}
+DUNDER_METHODS = {
+    "__eq__": "define __eq__ (objeto que pode mentir na comparação)",
+    "__ne__": "define __ne__ (objeto que pode mentir na comparação)",
+    "__bool__": "define __bool__",
+    "__torch_function__": "intercepta o torch (__torch_function__)",
+    "__torch_dispatch__": "intercepta o torch (__torch_dispatch__)",
+    "__instancecheck__": "falsifica isinstance (__instancecheck__)",
+    "__subclasscheck__": "falsifica issubclass (__subclasscheck__)",
+    "__getattribute__": "intercepta atributos (__getattribute__)",
+    "__class_getitem__": "metaprogramação (__class_getitem__)",
+    "__del__": "código no destrutor (__del__)",
+}
+PATCHABLE_ROOTS = {"torch", "np", "numpy", "F", "nn", "math", "course_lib", "builtins", "os", "sys", "einops",
+                   "functools", "operator", "plt", "matplotlib", "checks", "core"}
+SUSPICIOUS_STRINGS = re.compile(r"solutions|solucoes|soluções|gabarito|course_lib[/.]checks|\.ipynb|/checks/|nb\d\d_",
+                                re.IGNORECASE)
+SHELL_MAGIC = re.compile(r"^\s*(!|%(%)?(bash|sh|system|sx|run|load|writefile|file|script|env|cd|store|pycat|cat|ls|save|edit|macro|alias)\b)",
+                         re.MULTILINE)
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _module_reason(module: str) -> str | None:
+    for name, reason in SUSPICIOUS_MODULES.items():
+        if module == name or module.startswith(name + "."):
+            return reason
+    return None
+
+
+def scan(source: str) -> list[str]:
+    """Motivos (pt-BR, sem repetição) para olhar esta célula de perto; [] se nada."""
+    reasons: list[str] = []
+
+    def add(reason: str) -> None:
+        if reason not in reasons:
+            reasons.append(reason)
+
+    if re.search(r"#\s*(BEGIN|END)\s+SOLU", source, re.IGNORECASE):
+        add("célula copiada do gabarito (marcadores BEGIN/END SOLUCAO)")
+    for match in SHELL_MAGIC.finditer(source):
+        add(f"comando de shell/mágica do IPython: {match.group(0).strip()}")
+    cited = list(dict.fromkeys(m.group(0) for m in SUSPICIOUS_STRINGS.finditer(source)))
+    if cited:
+        add("cita caminho/arquivo suspeito: " + ", ".join(repr(c) for c in cited[:3]))
+
+    from .notebooks import strip_magics
+
+    code, _ = strip_magics(source)
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return reasons  # não compila: o aluno não ganha nada com ela
+    imported_aliases: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imported_aliases.add((alias.asname or alias.name).split(".")[0])
+                reason = _module_reason(alias.name)
+                if reason:
+                    add(reason)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            for alias in node.names:
+                imported_aliases.add(alias.asname or alias.name)
+                full = f"{module}.{alias.name}" if module else alias.name
+                reason = _module_reason(full) or _module_reason(module)
+                if reason:
+                    add(reason)
+                if alias.name in ANSWER_KEY_NAMES:
+                    add(ANSWER_KEY_NAMES[alias.name])
+                if alias.name == "check" or alias.asname == "check":
+                    add("reimporta/redefine o verificador `check`")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in SUSPICIOUS_CALLS:
+                add(SUSPICIOUS_CALLS[func.id])
+            if isinstance(func, ast.Name) and func.id in ("getattr", "hasattr") and len(node.args) >= 2:
+                target, arg = _dotted(node.args[0]) or "", node.args[1]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("__"):
+                    add(f"acessa o atributo interno `{arg.value}` via {func.id}")
+                elif target.split(".")[0] in ("sys", "os", "builtins", "__builtins__", "course_lib", "checks", "core", "gc", "importlib"):
+                    add(f"acesso dinâmico a atributos de `{target}` ({func.id})")
+        elif isinstance(node, ast.Attribute):
+            if node.attr in SUSPICIOUS_ATTRS:
+                add(f"acessa o atributo interno `{node.attr}`")
+            if node.attr in ANSWER_KEY_NAMES:
+                add(ANSWER_KEY_NAMES[node.attr])
+            if node.attr == "reference":
+                add("lê `.reference` (gabarito de um Exercise)")
+            if node.attr == "from_file":
+                add("lê arquivos por código nativo (from_file)")
+            if node.attr == "_C" and (_dotted(node.value) or "").split(".")[0] == "torch":
+                add("usa o núcleo nativo do torch (torch._C)")
+            if node.attr in ("load", "load_library") and (_dotted(node.value) or "") in ("torch.jit", "torch.ops", "jit"):
+                add(f"carrega arquivos/bibliotecas nativas ({_dotted(node.value)}.{node.attr})")
+            base = _dotted(node.value)
+            if base == "sys" and node.attr in SYS_ATTRS:
+                add(SYS_ATTRS[node.attr])
+            if base == "os" and node.attr in OS_ATTRS:
+                add(f"usa os.{node.attr}")
+            if base in ("course_lib",) and node.attr in ("checks", "grading", "grade"):
+                add(f"acessa course_lib.{node.attr}")
+        elif isinstance(node, ast.Name):
+            if node.id in ANSWER_KEY_NAMES:
+                add(ANSWER_KEY_NAMES[node.id])
+            if node.id in ("__builtins__", "__import__", "__loader__", "__spec__"):
+                add(f"usa `{node.id}`")
+            if node.id == "check" and isinstance(node.ctx, (ast.Store, ast.Del)):
+                add("redefine o verificador `check`")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name == "check":
+                add("redefine o verificador `check`")
+        elif isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                dotted = _dotted(base) or ""
+                if dotted.endswith("Tensor") or dotted in ("float", "int", "str", "list", "tuple", "dict", "bool"):
+                    add(f"cria subclasse de {dotted} (pode mentir na comparação)")
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in DUNDER_METHODS:
+                    add(DUNDER_METHODS[item.name])
+                if isinstance(item, ast.Assign):
+                    for target in item.targets:
+                        if isinstance(target, ast.Name) and target.id in DUNDER_METHODS:
+                            add(DUNDER_METHODS[target.id])
+        elif isinstance(node, ast.Global):
+            if "check" in node.names:
+                add("redefine o verificador `check`")
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Attribute):
+                        dotted = _dotted(sub) or ""
+                        root = dotted.split(".")[0]
+                        if root in PATCHABLE_ROOTS or (root in imported_aliases and root not in ("self",)):
+                            add(f"altera (monkeypatch) `{dotted}`")
+                        if sub.attr in DUNDER_METHODS:
+                            add(DUNDER_METHODS[sub.attr])
+    return reasons
