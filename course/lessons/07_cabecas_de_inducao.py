@@ -274,19 +274,19 @@ print(f"cabeça {induction_head}: placar de token ATUAL (atenção em si mesma) 
 #
 # Agora o experimento mais bonito do tema. Vamos treinar, do zero, um transformer de 2
 # camadas só de atenção em textos com trechos repetidos, e medir o placar de indução a
-# cada 10 passos.
+# cada 25 passos.
 #
 # A receita é a do checkpoint `induction` (em `course_lib.recipes`), com duas mudanças para
-# caber em poucos segundos: contexto de 32 tokens em vez de 64 e só 200 passos, com taxa de
-# aprendizado constante. (A receita original, `recipes.train_induction(stop_at=0.9)`,
-# também funciona, mas leva bem mais tempo.)
+# caber em poucos segundos: contexto de 32 tokens em vez de 64 e taxa de aprendizado
+# constante. O treino **para sozinho** quando o placar de indução passa de 0.9 (no máximo
+# 2000 passos) — num laptop de 2 núcleos isso leva uns 10 a 15 segundos.
 
 # %%
 TRAIN_CFG = {k: v for k, v in recipes.INDUCTION_CFG.items() if k != "n_layers"}
 TRAIN_CFG["n_ctx"] = 32  # a única mudança na arquitetura
-N_STEPS, LR, BATCH = 200, recipes.INDUCTION_TRAIN["lr"], recipes.INDUCTION_TRAIN["batch_size"]
+MAX_STEPS, LR, BATCH = 2000, recipes.INDUCTION_TRAIN["lr"], recipes.INDUCTION_TRAIN["batch_size"]
 print("configuração:", TRAIN_CFG)
-print(f"passos: {N_STEPS} | taxa de aprendizado: {LR} | lote: {BATCH}")
+print(f"no máximo {MAX_STEPS} passos | taxa de aprendizado: {LR} | lote: {BATCH}")
 
 # %% [markdown]
 # Os dados de treino vêm de `induction_training_batch`: cada linha é o BOS seguido de um
@@ -300,12 +300,12 @@ for row in example_batch.tolist():
     print(f"trecho de {period:>2} tokens: {row[:24]} ...")
 
 # %% [markdown]
-# A avaliação usa sequências repetidas fixas, `[BOS, x, x]` com $n = 10$, que o treino
-# nunca vê.
+# A avaliação usa sequências repetidas fixas, `[BOS, x, x]` com $n = 15$ (o maior que
+# cabe em 32 posições), que o treino nunca vê.
 
 # %%
-eval_len = 10
-eval_tokens = repeated_tokens(16, eval_len, 64, seed=12345)
+eval_len = 15
+eval_tokens = repeated_tokens(32, eval_len, 64, seed=12345)
 
 
 def evaluate(m: HookedTransformer) -> dict:
@@ -315,10 +315,12 @@ def evaluate(m: HookedTransformer) -> dict:
     return {"induction_score": score, "first_copy_loss": first, "second_copy_loss": second}
 
 
-def train_model(n_layers: int, progress: bool) -> tuple[HookedTransformer, dict]:
+def train_model(n_layers: int, n_steps: int, progress: bool, stop_at: float | None = None):
+    """Treina do zero; com `stop_at`, para quando o placar de indução passa desse valor."""
     m = HookedTransformer(Config(n_layers=n_layers, **TRAIN_CFG))
     history = train(m, lambda g: induction_training_batch(BATCH, TRAIN_CFG["n_ctx"], TRAIN_CFG["d_vocab"], g),
-                    n_steps=N_STEPS, lr=LR, seed=0, eval_fn=evaluate, eval_every=10, progress=progress,
+                    n_steps=n_steps, lr=LR, seed=0, eval_fn=evaluate, eval_every=25, progress=progress,
+                    stop_fn=(lambda metrics: metrics["induction_score"] > stop_at) if stop_at else None,
                     desc=f"{n_layers} camada(s)")
     return m, history
 
@@ -326,13 +328,15 @@ def train_model(n_layers: int, progress: bool) -> tuple[HookedTransformer, dict]
 print("antes do treino:", {k: round(v, 2) for k, v in evaluate(HookedTransformer(Config(n_layers=2, **TRAIN_CFG))).items()})
 
 # %%
-model_2l, history_2l = train_model(n_layers=2, progress=True)
+model_2l, history_2l = train_model(n_layers=2, n_steps=MAX_STEPS, progress=True, stop_at=0.9)
+print(f"parou no passo {history_2l['evals'][-1]['step']} com placar de indução "
+      f"{history_2l['evals'][-1]['induction_score']:.3f}")
 for record in history_2l["evals"][::4]:
     print(f"passo {record['step']:>3}: placar de indução {record['induction_score']:.2f} | "
           f"perda na 2ª cópia {record['second_copy_loss']:.2f}")
 
 # %% [markdown]
-# Para o gráfico, juntamos a perda de treino (a cada passo) com as avaliações (a cada 10
+# Para o gráfico, juntamos a perda de treino (a cada passo) com as avaliações (a cada 25
 # passos) numa lista de registros, o formato que `plots.plot_loss_curve` aceita. A linha
 # pontilhada marca o primeiro passo em que o placar de indução passa de 0.5.
 
@@ -380,12 +384,14 @@ plots.plot_loss_curve(records_2l, second_metric="induction_score", smooth=5, pha
 #
 # Uma cabeça de indução precisa, na chave, da informação "qual token veio antes de mim",
 # e essa informação só chega lá se uma cabeça de uma camada **anterior** a tiver copiado.
-# Com uma camada não há camada anterior. Mesmo treino, mesmos dados, uma camada:
+# Com uma camada não há camada anterior. Mesmo treino, mesmos dados, uma camada (por 400
+# passos, para caber no tempo; a curva mostra que ela empaca bem antes disso):
 
 # %%
-model_1l, history_1l = train_model(n_layers=1, progress=False)
+model_1l, history_1l = train_model(n_layers=1, n_steps=400, progress=False)
 final_2l, final_1l = history_2l["evals"][-1], history_1l["evals"][-1]
-print(f"depois de {N_STEPS} passos, na avaliação (n = {eval_len}):")
+print(f"no fim de cada treino ({final_2l['step']} passos com 2 camadas, {final_1l['step']} com 1), "
+      f"na avaliação (n = {eval_len}):")
 for name, rec in [("2 camadas", final_2l), ("1 camada", final_1l)]:
     print(f"  {name}: placar de indução {rec['induction_score']:.2f} | perda na 1ª cópia "
           f"{rec['first_copy_loss']:.2f} | na 2ª cópia {rec['second_copy_loss']:.2f}")
