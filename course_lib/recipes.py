@@ -64,8 +64,11 @@ def make_induction_model(cfg_overrides: dict | None = None) -> HookedTransformer
 
 
 def train_induction(n_steps: int | None = None, stop_at: float | None = None, progress: bool = True,
-                    cfg_overrides: dict | None = None, eval_every: int = 25):
-    """Treina o modelo de indução; com `stop_at`, para quando o escore de indução passa dele."""
+                    cfg_overrides: dict | None = None, eval_every: int = 25, eval_seq_len: int = 20):
+    """Treina o modelo de indução; com `stop_at`, para quando o escore de indução passa dele.
+
+    A lição 07 treina ao vivo a versão com `cfg_overrides={"n_ctx": 32}` e `eval_seq_len=15`.
+    """
     model = make_induction_model(cfg_overrides)
     args = {**INDUCTION_TRAIN, **({"n_steps": n_steps} if n_steps else {})}
     cfg = model.cfg
@@ -73,7 +76,7 @@ def train_induction(n_steps: int | None = None, stop_at: float | None = None, pr
         model, lambda g: induction_training_batch(args["batch_size"], cfg.n_ctx, cfg.d_vocab, g),
         n_steps=args["n_steps"], lr=args["lr"], seed=args["seed"], progress=progress,
         decay_steps=args["decay_steps"] if not n_steps else 0,
-        eval_fn=lambda m: {k: v for k, v in induction_metrics(m).items() if isinstance(v, float)},
+        eval_fn=lambda m: {k: v for k, v in induction_metrics(m, eval_seq_len).items() if isinstance(v, float)},
         eval_every=eval_every,
         stop_fn=(lambda m: m["induction_score"] > stop_at) if stop_at else None,
         desc="indução",
