@@ -363,14 +363,14 @@ for start in ["o menino", "as meninas que", "uma gata"]:
 # | 02 | Pesos amarrados | O que muda quando a entrada e a saída usam a mesma matriz? |
 # | 03 | Lente de logits | O que cada camada "já acha" que vem a seguir? |
 # | 04 | Vendo ativações | Como visualizar atenção, direções principais (PCA) e neurônios? |
+# | 05 | Cabeças de atenção movem informação | Como uma cabeça leva informação de uma posição para outra, e quais cabeças importam? |
 # | 06 | Tipos de cabeças | Que cabeças olham o token anterior, o atual ou o primeiro? |
 # | 07 | Cabeças de indução | Como o modelo continua um padrão que já viu no texto? |
 # | 08 | Circuitos de indução | Como duas camadas de atenção se compõem para fazer isso? |
 #
-# Outros temas (como a informação se move entre posições, a atribuição
-# direta ao logit e as ablações) completam o curso; a lista exata e atualizada,
-# com o tempo de cada notebook, está no README do repositório. Cada notebook
-# abre com "O que você vai aprender", o tempo estimado e os pré-requisitos.
+# O tempo estimado de cada notebook e os pré-requisitos estão no mapa do curso,
+# no README do repositório. Cada notebook abre com "O que você vai aprender", o
+# tempo estimado e os pré-requisitos.
 #
 # **Próximo passo:** abra `exercises/00_boas_vindas.ipynb` e faça os
 # exercícios deste tour (~20 min). Depois, siga para `notebooks/01_softmax_e_cabeca_lm.ipynb`.
