@@ -31,31 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 
-def _ensure_course_lib_package() -> None:
-    """Garante que `course_lib` é o pacote normal (com __init__ executado).
-
-    Com algumas instalações editáveis, fora da pasta do repositório `course_lib`
-    vira pacote de namespace e `from course_lib import load_pretrained` falha.
-    """
-    import course_lib
-
-    if getattr(course_lib, "__file__", None):
-        return
-    for entry in list(getattr(course_lib, "__path__", [])):
-        init = Path(entry) / "__init__.py"
-        if init.is_file():
-            course_lib.__file__ = str(init)
-            exec(compile(init.read_bytes(), str(init), "exec"), course_lib.__dict__)
-            return
-
-
-_ensure_course_lib_package()
-
-import torch  # noqa: E402
-
-from course_lib.checks import core  # noqa: E402
-from course_lib.grading.notebooks import (  # noqa: E402
+from course_lib.checks import core
+from course_lib.grading.notebooks import (
     COURSE_LIB_DIR,
     REPO_ROOT,
     CanonicalError,
@@ -66,8 +45,8 @@ from course_lib.grading.notebooks import (  # noqa: E402
     load_canonicals,
     read_submission,
 )
-from course_lib.grading.runner import PRELOAD, ForkServer, Job, Limits, Sandbox, run_jobs  # noqa: E402
-from course_lib.grading.static import scan  # noqa: E402
+from course_lib.grading.runner import PRELOAD, ForkServer, Job, Limits, Sandbox, run_jobs
+from course_lib.grading.static import scan
 
 COLUMNS = ("submission", "notebook", "exercise", "points", "max_points", "status", "detail")
 STATUSES = ("ok", "errado", "erro", "tempo_esgotado", "invalido", "suspeito")
