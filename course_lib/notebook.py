@@ -20,3 +20,18 @@ def setup(seed: int = 0) -> None:
     from .plots import set_style
 
     set_style()
+    _inline_figures()
+
+
+def _inline_figures() -> None:
+    """Num kernel Jupyter, garante figuras embutidas mesmo com MPLBACKEND definido por fora."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None and type(ip).__name__ == "ZMQInteractiveShell":
+        import matplotlib
+
+        if "inline" not in matplotlib.get_backend():
+            ip.run_line_magic("matplotlib", "inline")
