@@ -131,6 +131,8 @@ class Attention(nn.Module):
         self.b_V = nn.Parameter(torch.zeros(H, Dh))
         self.b_O = nn.Parameter(torch.zeros(D))
         self.attn_scale = math.sqrt(Dh)
+        future = torch.triu(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool), diagonal=1)
+        self.register_buffer("future_mask", future, persistent=False)  # fora do state dict
         self.hook_q = HookPoint()  # [batch, pos, head, d_head]
         self.hook_k = HookPoint()
         self.hook_v = HookPoint()
@@ -143,10 +145,10 @@ class Attention(nn.Module):
         q = self.hook_q(torch.einsum("bpd,hde->bphe", x, self.W_Q) + self.b_Q)
         k = self.hook_k(torch.einsum("bpd,hde->bphe", x, self.W_K) + self.b_K)
         v = self.hook_v(torch.einsum("bpd,hde->bphe", x, self.W_V) + self.b_V)
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / self.attn_scale
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k).div_(self.attn_scale)
         pos = x.shape[1]
-        future = torch.triu(torch.ones(pos, pos, dtype=torch.bool, device=x.device), diagonal=1)
-        scores = self.hook_attn_scores(scores.masked_fill(future, float("-inf")))
+        future = self.future_mask[:pos, :pos]  # True acima da diagonal: posições futuras
+        scores = self.hook_attn_scores(scores.masked_fill_(future, float("-inf")))
         pattern = self.hook_pattern(torch.softmax(scores, dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
         if self.cfg.use_attn_result:
