@@ -41,7 +41,7 @@ def get_act_name(name: str, layer: int | None = None, layer_type: str | None = N
     get_act_name("scale", 1, "ln2") -> "blocks.1.ln2.hook_scale";
     get_act_name("scale") -> "ln_final.hook_scale".
     """
-    if "." in name or name.startswith("hook_") and name not in ("hook_embed", "hook_pos_embed"):
+    if "." in name or name.startswith("hook_"):  # já é um nome completo
         return name
     if name not in _ACT_NAMES:
         raise KeyError(f"Atalho de ativação desconhecido: '{name}'.{suggest(name, _ACT_NAMES)}")
