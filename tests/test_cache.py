@@ -69,3 +69,17 @@ def test_bad_stack_shape_error(model_and_cache):
         cache.apply_ln_to_stack(torch.zeros(2, 3, 5))
     with pytest.raises(ValueError, match="fora do vocabulário"):
         cache.logit_attrs(cache.decompose_resid(), 99)
+
+
+def test_get_act_name_shorthands():
+    from course_lib import get_act_name
+
+    assert get_act_name("pattern", 1) == "blocks.1.attn.hook_pattern"
+    assert get_act_name("resid_pre", 0) == "blocks.0.hook_resid_pre"
+    assert get_act_name("scale") == "ln_final.hook_scale"
+    assert get_act_name("normalized", 2, "ln2") == "blocks.2.ln2.hook_normalized"
+    assert get_act_name("embed") == get_act_name("hook_embed") == "hook_embed"
+    with pytest.raises(KeyError, match="pattern"):
+        get_act_name("patern", 0)
+    with pytest.raises(KeyError, match="precisa de uma camada"):
+        get_act_name("z")
