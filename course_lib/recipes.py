@@ -138,7 +138,7 @@ def train_lm(cfg_dict: dict, train_args: dict, progress: bool = True, eval_every
     history = train(
         model, lambda g: data[torch.randint(0, len(data), (bs,), generator=g)],
         n_steps=train_args["n_steps"], lr=train_args["lr"], seed=train_args["seed"], progress=progress,
-        decay_steps=train_args.get("decay_steps", 0), eval_fn=lambda m: {k: v for k, v in lm_metrics(m, grammar).items()}, eval_every=eval_every,
+        decay_steps=train_args.get("decay_steps", 0), eval_fn=lambda m: lm_metrics(m, grammar), eval_every=eval_every,
         desc="modelo de linguagem",
     )
     return model, history
