@@ -332,7 +332,7 @@ def plot_loss_curve(history, second_metric: str | None = None, loss_key: str = "
     if phase_step is not None:
         line = ax.axvline(phase_step, color="black", linestyle=":", linewidth=1.2)
         handles = (handles[0] + [line], handles[1] + ["mudança de fase"])
-    ax.legend(*handles, fontsize=8, loc="upper right")
+    ax.legend(*handles, fontsize=8, loc="center right", framealpha=0.9)
     ax.set_title(title or "Curva de treino")
     fig.tight_layout()
     return _finish(fig)
