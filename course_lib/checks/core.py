@@ -149,43 +149,42 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def materialize(value: Any) -> Any:
-    """Cópia pronta para uso: clona tensores e resolve `ModelRef` em modelos."""
+_MODEL_REF_KEY = "__model_ref__"
+
+
+def _walk(value: Any, leaf) -> Any:
+    """Aplica `leaf` a cada folha de listas/tuplas/dicts aninhados, mantendo os contêineres.
+
+    Um dict {"__model_ref__": nome} (um ModelRef codificado) conta como folha.
+    """
+    if type(value) is list:
+        return [_walk(v, leaf) for v in value]
+    if type(value) is tuple:
+        return tuple(_walk(v, leaf) for v in value)
+    if type(value) is dict and set(value) != {_MODEL_REF_KEY}:
+        return {k: _walk(v, leaf) for k, v in value.items()}
+    return leaf(value)
+
+
+def _materialize_leaf(value: Any) -> Any:
     if type(value) is torch.Tensor:
         return value.clone()
     if isinstance(value, ModelRef):
         return resolve_model(value.name)
-    if type(value) is list:
-        return [materialize(v) for v in value]
-    if type(value) is tuple:
-        return tuple(materialize(v) for v in value)
-    if type(value) is dict:
-        return {k: materialize(v) for k, v in value.items()}
     return value
+
+
+def materialize(value: Any) -> Any:
+    """Cópia pronta para uso: clona tensores e resolve `ModelRef` em modelos."""
+    return _walk(value, _materialize_leaf)
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, ModelRef):
-        return {"__model_ref__": value.name}
-    if type(value) is list:
-        return [_encode(v) for v in value]
-    if type(value) is tuple:
-        return tuple(_encode(v) for v in value)
-    if type(value) is dict:
-        return {k: _encode(v) for k, v in value.items()}
-    return value
+    return _walk(value, lambda v: {_MODEL_REF_KEY: v.name} if isinstance(v, ModelRef) else v)
 
 
 def _decode(value: Any) -> Any:
-    if type(value) is dict:
-        if set(value) == {"__model_ref__"}:
-            return ModelRef(value["__model_ref__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_decode(v) for v in value]
-    if type(value) is tuple:
-        return tuple(_decode(v) for v in value)
-    return value
+    return _walk(value, lambda v: ModelRef(v[_MODEL_REF_KEY]) if type(v) is dict else v)
 
 
 def to_plain(obj: Any) -> Any:
