@@ -364,3 +364,69 @@ def test_unknown_exercise_and_duplicate_registration():
         register(other)
     with pytest.raises(ValueError, match="id de exercício inválido"):
         register(Exercise(id="softmax", func_name="x", reference=softmax_temp, make_cases=make_cases))
+
+
+def test_infinities_are_explained():
+    from course_lib.checks.core import compare_tensors
+    exp = torch.tensor([0.0, float("-inf")])
+    msg = compare_tensors(exp, torch.tensor([0.0, -1e9]))
+    assert msg is not None and "-inf" in msg and "maior erro absoluto: 0" not in msg
+
+
+def test_int_answer_must_be_int():
+    from course_lib.checks.core import compare_values
+    assert "esperado int" in compare_values(12, 12.0)
+    assert compare_values(12, 12) is None
+
+
+def _ex(**kw):
+    from course_lib.checks import Case, Exercise
+    return Exercise(id="99.tmp", func_name="f", reference=lambda x: x.exp() / x.exp().sum(-1, keepdim=True),
+                    make_cases=lambda g: [Case((torch.randn(2, 3, generator=g),), description="aleatório")], **kw)
+
+
+def test_forbidden_api_is_detected_by_what_runs():
+    from course_lib.checks import run_checks
+    ex = _ex(forbidden={"softmax": "escreva o softmax à mão"})
+    import torch.nn.functional as F
+    alias = F.softmax
+    for fn in (lambda x: torch.softmax(x, -1), lambda x: x.softmax(-1), lambda x: alias(x, dim=-1)):
+        report = run_checks(ex, fn)
+        assert not report.passed and "proíbe" in report.text
+    assert run_checks(ex, lambda x: x.exp() / x.exp().sum(-1, keepdim=True)).passed
+
+
+def test_forbidden_python_function_is_detected():
+    from course_lib.checks import run_checks
+    from course_lib import activations
+    ex = _ex(forbidden={"course_lib.activations.pca": "implemente a PCA"})
+    def student(x):
+        try:
+            activations.pca(x, 1)
+        except Exception:
+            pass
+        return x.exp() / x.exp().sum(-1, keepdim=True)
+    assert not run_checks(ex, student).passed
+
+
+def test_forbid_inplace():
+    from course_lib.checks import run_checks
+    ex = _ex(forbid_inplace=True)
+    def inplace(x):
+        x.exp_()
+        return x / x.sum(-1, keepdim=True)
+    report = run_checks(ex, inplace)
+    assert not report.passed and "tensor novo" in report.text
+
+
+def test_when_solved_swallows_only_stub_errors(capsys):
+    from course_lib.checks import when_solved
+    with when_solved("a figura"):
+        raise NotImplementedError("Exercício ainda não resolvido: 03.logit_lens")
+    assert "resolva 03.logit_lens para ver a figura" in capsys.readouterr().out
+    with pytest.raises(NotImplementedError):
+        with when_solved():
+            raise NotImplementedError("outra coisa")
+    with pytest.raises(ValueError):
+        with when_solved():
+            raise ValueError("erro do aluno")

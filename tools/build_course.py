@@ -40,7 +40,10 @@ END_MARKER = "# END SOLUCAO"
 PLACEHOLDER = "# SEU CÓDIGO AQUI"
 
 # Metadados de célula mantidos nos notebooks gerados (o resto é descartado).
-CELL_METADATA_KEYS = ("tags", "exercise", "points", "editable", "deletable", "jupyter")
+CELL_METADATA_KEYS = ("tags", "exercise", "points", "kind", "editable", "deletable", "jupyter")
+# Tipos de exercício (metadado `kind` da célula): "investigation" = a resposta é uma descoberta
+# sobre um modelo do curso, feita com as funções do próprio aluno.
+EXERCISE_KINDS = ("investigation",)
 # Tipos MIME de widgets: o estado não é salvo, então a visualização seria inútil.
 DROPPED_MIME_TYPES = (
     "application/vnd.jupyter.widget-view+json",
@@ -190,6 +193,9 @@ def validate_source(src: Source, cells: list) -> list[dict]:
             raise BuildError(f"{where}: id de exercício repetido: {exercise_id!r}")
         if type(points) is not int or points < 0:
             raise BuildError(f"{where}: defina points=<inteiro >= 0> no cabeçalho do exercício {exercise_id}")
+        kind = cell.metadata.get("kind")
+        if kind is not None and kind not in EXERCISE_KINDS:
+            raise BuildError(f"{where}: kind={kind!r} desconhecido no exercício {exercise_id}; use um de {EXERCISE_KINDS}")
         strip_solution(cell.source, exercise_id, where)  # só valida aqui
         nxt = cells[index + 1] if index + 1 < len(cells) else None
         if nxt is None or nxt.cell_type != "code" or "check" not in nxt.metadata.get("tags", []):
@@ -209,7 +215,7 @@ def validate_source(src: Source, cells: list) -> list[dict]:
                 f"{where}: o markdown antes do exercício {exercise_id} deve indicar a dificuldade "
                 "(★ a ★★★) e o tempo estimado (ex.: '~10 min')"
             )
-        exercises.append({"id": exercise_id, "points": points, "func": call.group(1)})
+        exercises.append({"id": exercise_id, "points": points, "func": call.group(1), "kind": kind})
     return exercises
 
 
@@ -257,6 +263,8 @@ def build_notebook(src: Source, cells: list, sha: str, exercises: list[dict], nb
             previous = cells[index - 1].metadata
             metadata["exercise"] = previous["exercise"]
             metadata["points"] = previous["points"]
+            if "kind" in previous:
+                metadata["kind"] = previous["kind"]
             if nb_kind == "exercise":
                 metadata["editable"] = False
                 metadata["deletable"] = False
@@ -272,7 +280,9 @@ def build_notebook(src: Source, cells: list, sha: str, exercises: list[dict], nb
         new_cells.append(new)
     course = {"kind": nb_kind, "notebook": src.name, "source_sha256": sha}
     if src.kind == "exercise":
-        course["exercises"] = [{"id": e["id"], "points": e["points"]} for e in exercises]
+        course["exercises"] = [
+            {"id": e["id"], "points": e["points"], **({"kind": e["kind"]} if e["kind"] else {})} for e in exercises
+        ]
     notebook = new_notebook(cells=new_cells, metadata=notebook_metadata(course))
     notebook.nbformat, notebook.nbformat_minor = 4, 5
     return notebook

@@ -31,6 +31,7 @@ from course_lib.checks.core import (
     run_checks,
     to_plain,
     unregister,
+    when_solved,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "run_checks",
     "to_plain",
     "unregister",
+    "when_solved",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "run_checks",
     "to_plain",
     "unregister",
+    "when_solved",
 ]
 
 # Variável de ambiente com pastas extras (separadas por os.pathsep) onde procurar
@@ -316,6 +317,17 @@ def _compare_tensor_values(
     if exp.is_floating_point() or exp.is_complex():
         bad_nan = torch.isnan(got) & ~torch.isnan(exp)
         bad_inf = torch.isinf(got) & ~(torch.isinf(exp) & (got == exp))
+        missing_inf = torch.isinf(exp) & ~(torch.isinf(got) & (got == exp))
+        count = int(missing_inf.sum())
+        if count:
+            index = _first_index(missing_inf)
+            return (
+                f"{name}: esperado {_fmt_value(exp[index].item())} em {count} posição(ões), "
+                f"primeira em {_fmt_index(index, axis_names)}, mas veio {_fmt_value(got[index].item())}. "
+                "Um número finito grande (como -1e9) não é infinito: depois do softmax ele ainda "
+                "deixa uma probabilidade minúscula, e somas com -inf não dão o mesmo resultado. "
+                "Use float('-inf') (ou float('inf')) onde o valor deve ser infinito."
+            )
         for mask, label in ((bad_nan, "NaN"), (bad_inf, "infinito")):
             count = int(mask.sum())
             if count:
@@ -371,6 +383,11 @@ def compare_values(
         if type(got) is not bool:
             return f"{name}: tipo errado; esperado bool, obtido {_describe_type(got)}"
         return None if got == expected else f"{name}: valor errado; esperado {expected}, obtido {got}"
+    if type(expected) is int and type(got) is float:
+        return (
+            f"{name}: tipo errado; esperado int, obtido float ({_fmt_value(got)}); "
+            "devolva um inteiro (por exemplo, com int(...) ou .item() de um tensor inteiro)"
+        )
     if _is_number(expected):
         if not _is_number(got):
             hint = " (use .item() para converter um tensor de 1 elemento)" if type(got) is torch.Tensor else ""
@@ -462,6 +479,13 @@ class Exercise:
     atol: float = 1e-5
     rtol: float = 1e-4
     make_hidden_cases: Callable[[torch.Generator], list[Case]] | None = None
+    # APIs que o enunciado proíbe: nome -> motivo em pt-BR. O nome é o de uma função
+    # do torch ("softmax" pega torch.softmax, Tensor.softmax e F.softmax) ou o caminho
+    # completo de uma função Python ("course_lib.activations.pca"). Detectado pelo que
+    # a função do aluno CHAMA ao rodar, não pelo texto dela.
+    forbidden: dict[str, str] = field(default_factory=dict)
+    # O enunciado pede um tensor novo: modificar a entrada no lugar reprova o caso.
+    forbid_inplace: bool = False
 
     def cases(self) -> list[Case]:
         """Casos visíveis (sempre os mesmos)."""
@@ -613,31 +637,92 @@ def _same_tensor(original: torch.Tensor, used: Any) -> bool:
     return bool(same.all())
 
 
-def capture_call(fn: Callable, case: Case, func_name: str | None = None) -> dict:
+class _RecordTorchCalls(torch.overrides.TorchFunctionMode):
+    """Anota quais funções do torch (pelo nome) foram chamadas enquanto ativo."""
+
+    def __init__(self, names: set[str], seen: set[str]):
+        super().__init__()
+        self.names, self.seen = names, seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.names:
+            self.seen.add(name)
+        return func(*args, **(kwargs or {}))
+
+
+def _resolve_code(path: str):
+    module_name, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr).__code__, path
+    except (ImportError, AttributeError):
+        return None, path
+
+
+class _ForbiddenCalls:
+    """Contexto que registra as chamadas proibidas (`Exercise.forbidden`) feitas dentro dele."""
+
+    def __init__(self, forbidden: dict[str, str] | None):
+        forbidden = forbidden or {}
+        self.seen: set[str] = set()
+        self.torch_names = {name for name in forbidden if "." not in name}
+        self.codes = dict(_resolve_code(name) for name in forbidden if "." in name)
+        self.codes.pop(None, None)
+        self._mode = None
+        self._old_profile = None
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and frame.f_code in self.codes:
+            self.seen.add(self.codes[frame.f_code])
+
+    def __enter__(self):
+        if self.torch_names:
+            self._mode = _RecordTorchCalls(self.torch_names, self.seen)
+            self._mode.__enter__()
+        if self.codes:
+            self._old_profile = sys.getprofile()
+            sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        if self.codes:
+            sys.setprofile(self._old_profile)
+        if self._mode is not None:
+            self._mode.__exit__(*exc)
+        return False
+
+
+def capture_call(fn: Callable, case: Case, func_name: str | None = None, forbidden: dict[str, str] | None = None) -> dict:
     """Roda `fn` em cópias dos argumentos de `case` e devolve só dados simples.
 
     Resultado: {"output": saída em dados simples} ou {"error": descrição pt-BR,
-    "not_implemented": bool}; em ambos, "notes": avisos (ex.: entrada modificada).
+    "not_implemented": bool}; em ambos, "notes": avisos (ex.: entrada modificada),
+    "modified_inputs": nomes das entradas alteradas no lugar e "forbidden": as APIs
+    de `forbidden` que a função chamou.
     """
     func_name = func_name or getattr(fn, "__name__", "função")
     args, kwargs = materialize(case.args), materialize(case.kwargs)
+    recorder = _ForbiddenCalls(forbidden)
     try:
-        output = fn(*args, **kwargs)
+        with recorder:
+            output = fn(*args, **kwargs)
     except Exception as exc:  # o erro do aluno vira retorno, nunca derruba o verificador
         return {
             "error": _describe_exception(exc, func_name),
             "not_implemented": isinstance(exc, NotImplementedError),
             "notes": [],
+            "forbidden": sorted(recorder.seen),
         }
-    notes = []
+    notes, modified = [], []
     names = _argument_names(fn, len(args))
     for i, (original, used) in enumerate(zip(case.args, args)):
         if type(original) is torch.Tensor and not _same_tensor(original, used):
-                notes.append(
-                    f"atenção: sua função modificou a entrada `{names[i]}` (operação in-place); "
-                    "o verificador usa cópias, mas evite alterar os argumentos"
-                )
-    return {"output": to_plain(output), "notes": notes}
+            modified.append(names[i])
+            notes.append(
+                f"atenção: sua função modificou a entrada `{names[i]}` (operação in-place); "
+                "o verificador usa cópias, mas evite alterar os argumentos"
+            )
+    return {"output": to_plain(output), "notes": notes, "modified_inputs": modified, "forbidden": sorted(recorder.seen)}
 
 
 @dataclass
@@ -659,9 +744,24 @@ _MISSING = object()
 def evaluate(exercise: Exercise, case: Case, captured: dict, index: int = 0, expected: Any = _MISSING) -> CaseResult:
     """Avalia o resultado de `capture_call` contra o gabarito (e os erros conhecidos)."""
     notes = list(captured.get("notes", []))
+    used = [name for name in captured.get("forbidden", []) if name in exercise.forbidden]
+    if used:
+        reasons = "; ".join(f"`{name}`: {exercise.forbidden[name]}" for name in used)
+        return CaseResult(
+            index, case.description, False,
+            f"sua função chamou o que o enunciado proíbe neste exercício ({reasons})", None, notes,
+        )
     if "error" in captured:
         return CaseResult(
             index, case.description, False, captured["error"], None, notes, bool(captured.get("not_implemented"))
+        )
+    if exercise.forbid_inplace and captured.get("modified_inputs"):
+        names = ", ".join(f"`{n}`" for n in captured["modified_inputs"])
+        return CaseResult(
+            index, case.description, False,
+            f"o enunciado pede um tensor novo, mas sua função modificou a entrada {names} no lugar "
+            "(operação in-place, como masked_fill_ ou +=); use a versão sem `_` (ex.: masked_fill)",
+            None, notes,
         )
     got = captured["output"]
     if expected is _MISSING:
@@ -706,7 +806,7 @@ def run_checks(exercise: Exercise, student_fn: Any, cases: list[Case] | None = N
         return CheckReport(exercise.id, False, 0, len(cases), "❌ " + summary, summary, [])
     results: list[CaseResult] = []
     for index, case in enumerate(cases):
-        result = evaluate(exercise, case, capture_call(student_fn, case, name), index)
+        result = evaluate(exercise, case, capture_call(student_fn, case, name, exercise.forbidden), index)
         results.append(result)
         if result.not_implemented:
             break
@@ -751,3 +851,34 @@ def check(exercise_id: str, student_fn: Any) -> None:
     print(report.text)
     if not report.passed:
         raise CheckFailed(report.summary)
+
+
+STUB_MESSAGE = "Exercício ainda não resolvido: "
+
+
+class when_solved:
+    """Roda um bloco que usa funções de exercícios; se alguma ainda não foi resolvida, avisa.
+
+        with when_solved("a figura da lente"):
+            grid = logit_lens(model, resid_stack)   # a função do aluno
+            plot_logit_lens(grid, ...)
+
+    Se o bloco esbarrar no `NotImplementedError` de um exercício em branco, imprime uma
+    linha em pt-BR ("⏳ resolva 03.logit_lens para ver a figura da lente") e segue sem
+    erro (no notebook em branco só as células de verificação falham). Qualquer outro
+    erro aparece normalmente: é a sua função rodando no modelo de verdade.
+    """
+
+    def __init__(self, what: str = "este resultado"):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, NotImplementedError) and str(exc).startswith(STUB_MESSAGE):
+            exercise_id = str(exc)[len(STUB_MESSAGE):].strip()
+            print(f"⏳ resolva {exercise_id} para ver {self.what}")
+            return True
+        return False
+
