@@ -73,11 +73,21 @@ def is_static(static: bool | None = None) -> bool:
     return not has_frontend
 
 
+# Pixels do PNG por pixel de tela: desenhada com o dobro de pontos e mostrada no tamanho
+# da figura (largura em polegadas × 100 px), a imagem fica nítida também em telas HiDPI.
+_PIXEL_RATIO = 2
+
+
 def _figure_to_png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=fig.dpi * _PIXEL_RATIO)
     plt.close(fig)
     return buf.getvalue()
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """(largura, altura) em pixels, lidas do cabeçalho IHDR do PNG."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
 class Explorer:
@@ -95,7 +105,13 @@ class Explorer:
         self.name = name
         self.controls = controls
         self._render = render
-        self.image = widgets.Image(format="png")
+        # Sem largura fixa, o VBox estica a imagem até a largura da célula (uma figura de
+        # 400 px aparecia com 960 px, borrada): a imagem é mostrada no tamanho desenhado.
+        self.image = widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
+        for control in controls.values():
+            # Descrições inteiras ("temperatura", não "temperat…").
+            if hasattr(control, "style") and hasattr(control.style, "description_width"):
+                control.style.description_width = "initial"
         self.status = widgets.HTML("")
         self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.status, self.image])
         for control in controls.values():
@@ -110,7 +126,11 @@ class Explorer:
             self.status.value = f"<span style='color:#b2182b'>Erro: {html.escape(str(err))}</span>"
             return None
         self.status.value = ""
-        self.image.value = _figure_to_png(fig)
+        png = _figure_to_png(fig)
+        width, height = _png_size(png)
+        width, height = width // _PIXEL_RATIO, height // _PIXEL_RATIO
+        self.image.layout.width, self.image.layout.height = f"{width}px", f"{height}px"
+        self.image.value = png
         return fig
 
     def _repr_mimebundle_(self, include=None, exclude=None):

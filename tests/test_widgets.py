@@ -172,3 +172,17 @@ def test_each_figure_displays_exactly_once_in_executed_notebook(monkeypatch):
         assert len(images) == expected, cell.source
         assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs)
     assert nb.cells[1].outputs[0]["data"]["text/plain"].startswith("<Figure size")
+
+
+def test_widget_image_is_shown_at_the_size_it_is_drawn():
+    """A figura não é esticada pela largura da célula, e as descrições não são cortadas."""
+    from course_lib.widgets import _PIXEL_RATIO, _png_size
+    ex = widgets.softmax_temperature_explorer(torch.tensor([3.0, 1.0, 0.0]), ["gato", "cão", "peixe"], static=False)
+    width, height = _png_size(bytes(ex.image.value))
+    fig = ex.update()
+    assert ex.image.layout.width == f"{width // _PIXEL_RATIO}px"
+    assert ex.image.layout.height == f"{height // _PIXEL_RATIO}px"
+    # no tamanho da figura (polegadas × dpi), com folga para o bbox "tight"
+    assert abs(width / _PIXEL_RATIO - fig.get_figwidth() * fig.dpi) < 0.25 * fig.get_figwidth() * fig.dpi
+    assert ex.image.layout.align_self == "flex-start"
+    assert ex.controls["temperature"].style.description_width == "initial"
