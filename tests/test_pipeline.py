@@ -159,7 +159,7 @@ def test_metadata_for_grader(built):
 def test_lesson_outputs_cleaned(built):
     lesson = nbformat.read(built / "notebooks" / "99_demo.ipynb", as_version=4)
     assert set(lesson.metadata) == {"course", "kernelspec", "language_info"}
-    assert "version" not in lesson.metadata.language_info
+    assert lesson.metadata.language_info["version"] == "3.11.7"
     mimes = {m for c in code_cells(lesson) for o in c.outputs for m in o.get("data", {})}
     assert "image/png" in mimes
     assert not any("widget" in m for m in mimes)
@@ -310,3 +310,23 @@ def test_exercise_markdown_needs_difficulty_and_time(tmp_path, checks_env, capsy
     source.write_text(text.replace("Dificuldade ★☆☆ · ~2 min", "sem dificuldade"), encoding="utf-8")
     assert build_main("--no-execute", "--source-dir", tmp_path / "course", "--out-dir", tmp_path / "out") == 1
     assert "dificuldade" in capsys.readouterr().err
+
+
+def test_stored_kernel_metadata_is_what_the_kernel_reports():
+    """Abrir um notebook não o marca como modificado: os metadados guardados são os do kernel."""
+    import platform
+
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        reported = kc.kernel_info(reply=True, timeout=60)["content"]["language_info"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    for folder in ("notebooks", "exercises", "solutions"):
+        for path in sorted((ROOT / folder).glob("*.ipynb")):
+            stored = dict(nbformat.read(path, as_version=4).metadata.language_info)
+            if platform.python_version() != stored["version"]:  # outro Python: só a versão muda
+                stored.pop("version"), reported.pop("version", None)
+            assert stored == reported, f"{path.name}: language_info {stored} != kernel {reported}"

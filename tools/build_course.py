@@ -59,6 +59,9 @@ LANGUAGE_INFO = {
     "name": "python",
     "nbconvert_exporter": "python",
     "pygments_lexer": "ipython3",
+    # O kernel informa a versão do Python ao abrir o notebook; guardada igual à do Python
+    # suportado de referência (o da CI), abrir uma lição não a marca como modificada.
+    "version": "3.11.7",
 }
 
 NAME_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
