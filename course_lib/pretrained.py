@@ -2,7 +2,7 @@
 
 Cada checkpoint mora em `course_lib/checkpoints/NOME.pt` (pesos + config, lidos com
 `weights_only=True`) com `NOME.json` ao lado: config, argumentos de treino, métricas
-medidas e o comando que o re-treina bit a bit (`python -m course_lib.recipes NOME`).
+medidas e o comando que o re-treina (bit a bit na mesma CPU e família de kernels; em outras, com as mesmas métricas: veja o README) (`python -m course_lib.recipes NOME`).
 """
 from __future__ import annotations
 
