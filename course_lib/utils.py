@@ -7,14 +7,64 @@
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
-from .cache import get_act_name  # noqa: F401  (o atalho de nomes mora com o cache)
+from .hooks import suggest
 from .model import gelu_new, lm_accuracy, lm_cross_entropy_loss  # noqa: F401
 
 __all__ = ["get_act_name", "to_numpy", "test_prompt", "Slice", "lm_cross_entropy_loss", "lm_accuracy",
            "gelu_new", "remove_batch_dim", "transpose", "get_corner", "composition_scores", "sample_logits"]
+
+
+# atalho -> sufixo do gancho
+_ACT_NAMES = {
+    "embed": "hook_embed", "pos_embed": "hook_pos_embed", "tokens": "hook_tokens",
+    "resid_pre": "hook_resid_pre", "resid_mid": "hook_resid_mid", "resid_post": "hook_resid_post",
+    "attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out", "mlp_in": "hook_mlp_in", "attn_in": "hook_attn_in",
+    "q_input": "hook_q_input", "k_input": "hook_k_input", "v_input": "hook_v_input",
+    "q": "attn.hook_q", "k": "attn.hook_k", "v": "attn.hook_v", "z": "attn.hook_z",
+    "attn_scores": "attn.hook_attn_scores", "scores": "attn.hook_attn_scores",
+    "pattern": "attn.hook_pattern", "attn": "attn.hook_pattern", "result": "attn.hook_result",
+    "pre": "mlp.hook_pre", "post": "mlp.hook_post",
+    "scale": "hook_scale", "normalized": "hook_normalized",
+}
+_ALIASES = {"key": "k", "query": "q", "value": "v", "attn_logits": "attn_scores", "mlp_pre": "pre", "mlp_post": "post"}
+_LAYER_TYPES = {"a": "attn", "m": "mlp", "attention": "attn", "b": None, "block": None, "blocks": None}
+
+
+def get_act_name(name: str, layer: int | None = None, layer_type: str | None = None) -> str:
+    """Nome completo de um gancho a partir de um atalho, como no TransformerLens.
+
+    get_act_name("pattern", 0) -> "blocks.0.attn.hook_pattern";
+    get_act_name("pattern0") -> o mesmo (atalho colado, como no TL: "scale4ln1", "pre5");
+    get_act_name("scale", 1, "ln2") -> "blocks.1.ln2.hook_scale";
+    get_act_name("scale") -> "ln_final.hook_scale".
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"get_act_name: `name` deve ser texto; veio {type(name).__name__}.")
+    if "." in name or name.startswith("hook_"):  # já é um nome completo
+        return name
+    match = re.fullmatch(r"([a-z_]+?)(\d+)([a-z]\w*)?", name)
+    if match is not None and layer is None and match.group(1) in {**_ACT_NAMES, **_ALIASES}:
+        name, layer, layer_type = match.group(1), int(match.group(2)), match.group(3)
+    name = _ALIASES.get(name, name)
+    if name not in _ACT_NAMES:
+        raise KeyError(f"Atalho de ativação desconhecido: '{name}'.{suggest(name, _ACT_NAMES)}")
+    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
+        raise TypeError(f"get_act_name: `layer` deve ser int ou None; veio {type(layer).__name__}.")
+    suffix = _ACT_NAMES[name]
+    if name in ("embed", "pos_embed", "tokens"):
+        return suffix
+    if name in ("scale", "normalized"):
+        if layer is None:
+            return f"ln_final.{suffix}"
+        return f"blocks.{layer}.{layer_type or 'ln1'}.{suffix}"
+    if layer is None:
+        raise KeyError(f"O atalho '{name}' precisa de uma camada, por exemplo cache['{name}', 0].")
+    return f"blocks.{layer}.{suffix}"
 
 
 def to_numpy(x) -> np.ndarray:
