@@ -145,7 +145,10 @@ class ActivationCache:
 
     @staticmethod
     def _pos(x, pos_slice, dim=-2):
-        return x if pos_slice is None else Slice.unwrap(pos_slice).apply(x, dim=dim)
+        """Fatia a dimensão de posição; como no TransformerLens, pos_slice=int tira essa dimensão."""
+        if pos_slice is None:
+            return x
+        return (pos_slice if isinstance(pos_slice, Slice) else Slice(pos_slice)).apply(x, dim=dim)
 
     # ------------------------------------------------------------- empilhar
     def stack_activation(self, activation_name: str, layer: int = -1, sublayer_type: str | None = None) -> torch.Tensor:
@@ -254,7 +257,7 @@ class ActivationCache:
         if self.model.cfg.attn_only:
             raise ValueError("get_neuron_results: este modelo é só de atenção (d_mlp=None), não tem neurônios.")
         layer = self._check_layer(layer, allow_final=False)
-        neurons = Slice.unwrap(neuron_slice)
+        neurons = neuron_slice if isinstance(neuron_slice, Slice) else Slice(neuron_slice)
         post = neurons.apply(self._pos(self["post", layer], pos_slice), dim=-1)
         W_out = neurons.apply(self.model.blocks[layer].mlp.W_out.detach().to(post.device), dim=0)
         return post[..., None] * W_out
@@ -268,7 +271,7 @@ class ActivationCache:
         for l in range(layer):
             r = self.get_neuron_results(l, neuron_slice, pos_slice)  # [..., n, d_model]
             comps.append(r.movedim(-2, 0))
-            idx = Slice.unwrap(neuron_slice).indices(self.model.cfg.d_mlp)
+            idx = (neuron_slice if isinstance(neuron_slice, Slice) else Slice(neuron_slice)).indices(self.model.cfg.d_mlp)
             labels += [f"L{l}N{i}" for i in idx]
         stack = torch.cat(comps) if comps else torch.zeros(0)
         if incl_remainder:
@@ -286,6 +289,9 @@ class ActivationCache:
                                      return_labels: bool = False, ln_convention: str | None = None):
         """Decomposição mais fina, que soma exatamente ao resíduo: embed, pos_embed, cada cabeça
         (L{l}H{h}), cada MLP (MLP{l}) e "bias" (a soma dos b_O de todas as camadas).
+
+        Diferenças para o TransformerLens: a ORDEM (lá: cabeças, MLPs, embed, pos_embed, bias;
+        use os rótulos, `return_labels=True`, para casar) e o padrão de expand_neurons.
 
         expand_neurons=True troca cada MLP pelos seus neurônios (L{l}N{n}) e põe os b_out no
         "bias" (o padrão do TransformerLens é True; aqui é False, para a figura caber na tela).
@@ -330,7 +336,7 @@ class ActivationCache:
         scale = self[f"{prefix}.hook_scale"]
         scale = self._pos(scale, pos_slice)
         if has_batch_dim and batch_slice is not None:
-            scale = Slice.unwrap(batch_slice).apply(scale, dim=0)
+            scale = (batch_slice if isinstance(batch_slice, Slice) else Slice(batch_slice)).apply(scale, dim=0)
         return scale
 
     def apply_ln_to_stack(self, residual_stack: torch.Tensor, layer: int | None = None, mlp_input: bool = False,
@@ -354,7 +360,7 @@ class ActivationCache:
         if self.model.cfg.normalization is None:
             return residual_stack
         if has_batch_dim and batch_slice is not None:
-            residual_stack = Slice.unwrap(batch_slice).apply(residual_stack, dim=1)
+            residual_stack = (batch_slice if isinstance(batch_slice, Slice) else Slice(batch_slice)).apply(residual_stack, dim=1)
         ln, prefix = self._ln_for(layer, mlp_input)
         if self._convention(ln_convention) == "tl":
             if recompute and prefix == "ln_final":
