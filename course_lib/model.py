@@ -671,7 +671,8 @@ class HookedTransformer(HookedRootModule):
                 break
         if return_type == "tokens" or (return_type == "input" and not was_text):
             return tokens
-        texts = self.to_string(tokens)
+        bos = prepend_bos if prepend_bos is not None else self.cfg.default_prepend_bos
+        texts = self.to_string(tokens[:, 1:] if was_text and bos else tokens)  # sem o BOS que nós pusemos
         return texts[0] if isinstance(input, str) or return_type == "str" and len(texts) == 1 else texts
 
     # --------------------------------------------------------------- pesos empilhados
