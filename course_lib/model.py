@@ -569,8 +569,12 @@ class HookedTransformer(HookedRootModule):
         return self.tokenizer
 
     def to_tokens(self, input, prepend_bos: bool | None = None, padding_side=None, move_to_device: bool = True,
-                  truncate: bool = True) -> torch.Tensor:
-        """Texto (ou lista de textos) -> ids [batch, pos]; prepend_bos=None usa cfg.default_prepend_bos."""
+                  truncate: bool = False) -> torch.Tensor:
+        """Texto (ou lista de textos) -> ids [batch, pos]; prepend_bos=None usa cfg.default_prepend_bos.
+
+        truncate=True corta em n_ctx tokens. O padrão aqui é False (no TransformerLens é True):
+        o curso tokeniza textos longos e os corta em linhas ele mesmo.
+        """
         prepend_bos = self.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
         tokens = self._need_tokenizer().to_tokens(input, prepend_bos=prepend_bos)
         if truncate:
