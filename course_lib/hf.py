@@ -3,7 +3,8 @@
     model = HookedTransformer.from_pretrained("modelos/gpt2")   # config.json + model.safetensors
 
 A pasta tem o formato do Hugging Face: `config.json` (hiperparâmetros), `model.safetensors`
-(os pesos) e, opcionalmente, `tokenizer.json` (o BPE em bytes do GPT-2). Nada é baixado: com um
+(os pesos; ou `pytorch_model.bin`) e, opcionalmente, `tokenizer.json` (o BPE em bytes do
+GPT-2; ou o par antigo `vocab.json` + `merges.txt`). Nada é baixado: com um
 NOME em vez de uma pasta, o erro explica como baixar os arquivos uma vez.
 
 Sem dependências novas: o formato safetensors é um cabeçalho JSON seguido dos tensores crus
@@ -98,6 +99,20 @@ class GPT2Tokenizer:
                              f"veio model.type = {model.get('type')!r}.")
         special = {t["content"]: t["id"] for t in data.get("added_tokens", []) if t.get("special")}
         return cls(model["vocab"], model["merges"], special)
+
+    @classmethod
+    def from_folder(cls, folder) -> "GPT2Tokenizer | None":
+        """tokenizer.json, ou o par antigo vocab.json + merges.txt; None se a pasta não tiver nenhum."""
+        folder = pathlib.Path(folder)
+        if (folder / "tokenizer.json").exists():
+            return cls.from_file(folder / "tokenizer.json")
+        if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
+            vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+            lines = (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
+            merges = [m for m in lines if m and not m.startswith("#version")]
+            special = {t: vocab[t] for t in ("<|endoftext|>",) if t in vocab}
+            return cls({k: v for k, v in vocab.items() if k not in special}, merges, special)
+        return None
 
     @property
     def d_vocab(self) -> int:
@@ -235,7 +250,7 @@ def load_gpt2(path, device=None) -> HookedTransformer:
         hf_sd = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     else:
         raise FileNotFoundError(f"`path`: a pasta {str(folder)!r} não tem model.safetensors (nem pytorch_model.bin).")
-    tokenizer = GPT2Tokenizer.from_file(folder / "tokenizer.json") if (folder / "tokenizer.json").exists() else None
+    tokenizer = GPT2Tokenizer.from_folder(folder)
     model = HookedTransformer(cfg, tokenizer=tokenizer)
     model.load_state_dict(convert_gpt2_weights(hf_sd, cfg))
     return model.to(device) if device is not None else model

@@ -45,6 +45,18 @@ def test_tokenizer_matches_hugging_face_ids_and_decoding():
     assert "".join(model.to_str_tokens(FX["texts"][0], prepend_bos=False)) == FX["texts"][0]
 
 
+def test_old_vocab_and_merges_files_give_the_same_tokenizer(tmp_path):
+    """Repositórios antigos (p. ex. GPT-2 em português) trazem vocab.json + merges.txt em vez de tokenizer.json."""
+    data = json.loads((TINY / "tokenizer.json").read_text(encoding="utf-8"))
+    (tmp_path / "vocab.json").write_text(json.dumps(data["model"]["vocab"]), encoding="utf-8")
+    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    tok = GPT2Tokenizer.from_folder(tmp_path)
+    for text, ids in zip(FX["texts"][:3], FX["ids"]):
+        assert tok.encode(text, prepend_bos=False) == ids
+    assert GPT2Tokenizer.from_folder(tmp_path / "nada") is None
+
+
 def test_course_toolkit_runs_on_the_loaded_model():
     from course_lib import attribution, detectors, lens
     from course_lib.ablation import ablate_heads
