@@ -210,7 +210,9 @@ def test_prompt(prompt: str, answer, model, prepend_space_to_answer: bool = True
     answers = [answer] if isinstance(answer, str) else list(answer)
     if not answers or not all(isinstance(a, str) for a in answers):
         raise TypeError(f"test_prompt: `answer` deve ser texto ou lista de textos; veio {answer!r}.")
-    word_level = not hasattr(model.tokenizer, "encode_batch") and hasattr(model.tokenizer, "vocab")
+    from .tokenizer import Tokenizer
+
+    word_level = isinstance(model.tokenizer, Tokenizer)  # o tokenizador de palavras do curso
     if prepend_space_to_answer and not word_level:
         answers = [a if a.startswith(" ") else " " + a for a in answers]
     prompt_ids = model.to_tokens(prompt, prepend_bos=prepend_bos)[0]

@@ -78,6 +78,15 @@ def test_course_toolkit_runs_on_the_loaded_model():
     assert out.startswith(FX["texts"][0])
 
 
+def test_test_prompt_prepends_the_space_for_bpe(capsys):
+    from course_lib import utils
+
+    model = HookedTransformer.from_pretrained(TINY)
+    ranks = utils.test_prompt("O gato", "que", model, print_details=False)
+    assert "".join(tok for tok, _ in ranks) == " que"  # no BPE do GPT-2, " que" ≠ "que"
+    assert all(0 <= r < model.cfg.d_vocab for _, r in ranks)
+
+
 @pytest.mark.parametrize("name, repo", [("gpt2", "gpt2"), ("gpt2-small", "gpt2"),
                                         ("pierreguillou/gpt2-small-portuguese", "pierreguillou/gpt2-small-portuguese")])
 def test_a_model_name_explains_how_to_download_in_portuguese(name, repo):

@@ -238,6 +238,11 @@ def test_config_accepts_hooked_transformer_config_names():
     assert cfg.d_vocab_out == 5 and cfg.default_prepend_bos is False and cfg.attn_only
     assert cfg.n_params == 1 * 8 * 4 * 2 * 4
     assert "use_hook_tokens" not in repr(cfg) and "d_vocab_out" not in cfg.to_dict()
+    arena = HookedTransformerConfig(d_model=768, d_head=64, n_heads=12, n_layers=2, n_ctx=2048, d_vocab=50278,
+                                    attention_dir="causal", attn_only=True, tokenizer_name="EleutherAI/gpt-neox-20b",
+                                    seed=398, use_attn_result=True, normalization_type=None,
+                                    positional_embedding_type="shortformer")  # o modelo de 2 camadas do ARENA 1.2
+    assert arena.positional_embedding_type == "shortformer" and arena.seed == 398 and arena.d_mlp is None
     m = HookedTransformer(Config(n_layers=1, d_model=8, n_heads=2, d_mlp=16, d_vocab=5, n_ctx=6))
     assert m.cfg.n_params == 8 * 4 * 2 * 4 + 8 * 16 * 2 and m.cfg.device == "cpu"
     assert m.n_params_total() == sum(p.numel() for p in m.parameters())
@@ -255,6 +260,19 @@ def test_config_accepts_hooked_transformer_config_names():
 def test_config_errors_name_the_course_equivalent(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         Config(**kwargs)
+
+
+def test_process_weights_unties_tied_embeddings():
+    from course_lib import load_pretrained
+
+    tied = load_pretrained("lm_tied")
+    tokens = tied.to_tokens("o gato que os meninos viram dorme")
+    before = tied(tokens).log_softmax(-1)
+    W_E = tied.W_E.detach().clone()
+    tied.process_weights_()
+    assert not tied.cfg.tie_embeddings and "unembed.W_U" in tied.state_dict()
+    torch.testing.assert_close(tied(tokens).log_softmax(-1), before, **TOL)
+    torch.testing.assert_close(tied.W_E, W_E - W_E.mean(-1, keepdim=True), **TOL)  # W_E só foi centrado
 
 
 def test_d_vocab_out_smaller_than_d_vocab():
