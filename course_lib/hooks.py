@@ -65,14 +65,14 @@ class HookPoint(nn.Module):
         if not callable(hook):
             raise TypeError(f"add_hook: `hook` deve ser uma função fn(tensor, hook); veio {type(hook).__name__}.")
         _check_dir(dir)
-        what = "a ativação" if dir == "fwd" else "o gradiente"
+        what = "da ativação" if dir == "fwd" else "do gradiente"
 
         def checked(x):
             out = hook(x, self)
             if out is not None and (not isinstance(out, torch.Tensor) or out.shape != x.shape):
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise ValueError(f"O gancho em '{self.name}' devolveu {got}; esperado None ou um tensor "
-                                 f"com a mesma forma d{what[0]} {what[2:]}, {tuple(x.shape)}.")
+                                 f"com a mesma forma {what}, {tuple(x.shape)}.")
             return out
 
         if dir == "fwd":

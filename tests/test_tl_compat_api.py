@@ -393,3 +393,12 @@ def test_loss_third_positional_argument_is_attention_mask(tokens):
         lm_cross_entropy_loss(logits, tokens, True)
     assert math.isclose(float(utils.lm_accuracy(logits, tokens)),
                         float((logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()))
+
+
+def test_hook_returning_the_wrong_shape_is_a_portuguese_error(model, tokens):
+    with pytest.raises(ValueError, match="devolveu \\(7, 16\\); esperado None ou um tensor com a mesma forma da ativação"):
+        model.run_with_hooks(tokens, fwd_hooks=[("hook_embed", lambda x, hook: x[0])])
+    with pytest.raises(ValueError, match="mesma forma do gradiente"):
+        with model.hooks(bwd_hooks=[("blocks.0.hook_resid_post", lambda g, hook: g[0])]):
+            model(tokens, return_type="loss").backward()
+    assert all(not h.has_hooks() for h in model.hook_dict.values())
