@@ -7,6 +7,10 @@ máscara causal com -inf antes de `hook_attn_scores`, `b_O` e `b_out` incluídos
 LN final e depois `W_U` + `b_U`. Os nomes e formas dos parâmetros também são os
 do TransformerLens, então um state dict dele carrega aqui diretamente.
 
+O processamento de pesos do `from_pretrained` do TransformerLens (dobrar as LNs, centrar)
+existe, mas só roda quando pedido (`process_weights_`), e `from_pretrained(pasta)` carrega um
+GPT-2 do Hugging Face de uma pasta local (course_lib/hf.py).
+
 Lido de cima para baixo: Config, camadas (LayerNorm, Embed, PosEmbed, Attention,
 MLP, TransformerBlock, Unembed) e o modelo inteiro (HookedTransformer).
 """
