@@ -3,10 +3,15 @@
     python benchmarks/bench_core.py                 # tudo
     python benchmarks/bench_core.py --skip-train    # sem o treino de indução (rápido)
 
+    python benchmarks/bench_core.py --skip-train --rounds 3   # só a comparação com o TL
+
 Mede, com os mesmos pesos e lado a lado com o TransformerLens quando ele estiver instalado:
-forward e run_with_cache (mediana de várias repetições), `import course_lib` menos
-`import torch`, e o tempo até o escore de indução passar de 0,9 treinando do zero
-(mediana de algumas sementes). Tudo com 1 thread, como no curso.
+forward, run_with_cache, run_with_hooks com um gancho em hook_pattern e forward+backward
+(mediana de várias repetições, alternando a ordem das duas bibliotecas a cada repetição; a
+medição inteira é repetida `--rounds` vezes e o relatório dá a mediana das medianas e o
+intervalo mín–máx entre as rodadas), `import course_lib` menos `import torch`, e o tempo até o
+escore de indução passar de 0,9 treinando do zero (mediana de algumas sementes). Tudo com
+1 thread, como no curso.
 """
 from __future__ import annotations
 
@@ -20,17 +25,32 @@ import torch
 
 
 def median_times(fns: dict, repeats: int = 60, warmup: int = 5) -> dict:
-    """Mediana do tempo de cada função, medindo-as ALTERNADAMENTE (carga de fundo afeta todas igual)."""
+    """Mediana do tempo de cada função, medindo-as ALTERNADAMENTE (carga de fundo afeta todas igual).
+
+    A ordem das funções é invertida a cada repetição, para nenhuma ficar sempre em primeiro
+    (a primeira de uma rodada pode pegar caches frios ou o processador mais lento).
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
+    order = list(fns)
+    for i in range(repeats):
+        for k in (order if i % 2 == 0 else order[::-1]):
             t0 = time.perf_counter()
-            fn()
+            fns[k]()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def pattern_hook(pattern, hook):
+    """Um gancho típico de análise: lê o padrão de atenção (sem trocá-lo)."""
+    pattern.sum()
+
+
+def fwd_bwd(model, tokens):
+    model.zero_grad(set_to_none=True)
+    model(tokens, return_type="loss").backward()
 
 
 def import_time() -> float:
@@ -45,12 +65,16 @@ def forward_times(preset: str) -> dict:
 
     ours = load_pretrained(preset)
     tokens = torch.randint(0, ours.cfg.d_vocab, (32, ours.cfg.n_ctx), generator=torch.Generator().manual_seed(0))
-    fns = {"nosso forward": lambda: ours(tokens), "nosso run_with_cache": lambda: ours.run_with_cache(tokens)}
+    hook = [("blocks.0.attn.hook_pattern", pattern_hook)]
+    fns = {"nosso forward": lambda: ours(tokens), "nosso run_with_cache": lambda: ours.run_with_cache(tokens),
+           "nosso run_with_hooks": lambda: ours.run_with_hooks(tokens, fwd_hooks=hook),
+           "nosso forward+backward": lambda: fwd_bwd(ours, tokens)}
+    no_grad = {"forward", "run_with_cache", "run_with_hooks"}
     with torch.no_grad():
         try:
             from transformer_lens import HookedTransformer, HookedTransformerConfig
         except ImportError:
-            return median_times(fns)
+            return median_times(_grad_aware(fns, no_grad))
         c = ours.cfg
         tl_cfg = HookedTransformerConfig(
             n_layers=c.n_layers, d_model=c.d_model, n_heads=c.n_heads, d_head=c.d_head, d_mlp=c.d_mlp,
@@ -64,7 +88,24 @@ def forward_times(preset: str) -> dict:
         torch.testing.assert_close(tl(tokens), ours(tokens), atol=1e-4, rtol=0)  # mesmos pesos, mesma saída
         fns["TransformerLens forward"] = lambda: tl(tokens)
         fns["TransformerLens run_with_cache"] = lambda: tl.run_with_cache(tokens)
-        return median_times(fns)
+        fns["TransformerLens run_with_hooks"] = lambda: tl.run_with_hooks(tokens, fwd_hooks=hook)
+        fns["TransformerLens forward+backward"] = lambda: fwd_bwd(tl, tokens)
+    # alterna as bibliotecas: nosso X, TL X, nosso Y, TL Y...
+    ordered = {k: fns[k] for kind in KINDS for k in (f"nosso {kind}", f"TransformerLens {kind}") if k in fns}
+    return median_times(_grad_aware(ordered, no_grad))
+
+
+KINDS = ("forward", "run_with_cache", "run_with_hooks", "forward+backward")
+
+
+def _grad_aware(fns: dict, no_grad: set) -> dict:
+    """forward, cache e ganchos sem autograd (como na análise); forward+backward com autograd."""
+    def wrap(fn, grad):
+        def run():
+            with torch.set_grad_enabled(grad):
+                fn()
+        return run
+    return {k: wrap(fn, k.split(" ", 1)[1] not in no_grad) for k, fn in fns.items()}
 
 
 def time_to_induction(seeds=(0, 1, 2, 3, 4)) -> list[float]:
@@ -85,18 +126,28 @@ def time_to_induction(seeds=(0, 1, 2, 3, 4)) -> list[float]:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="quantas vezes repetir a medição inteira (≥ 3)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, 1 thread")
+    print(f"torch {torch.__version__}, 1 thread, {args.rounds} rodadas")
     rows = [("import course_lib - import torch", import_time(), "≤ 0,3 s")]
+    table = []
     for preset in ("induction", "lm"):
-        t = forward_times(preset)
-        for k, v in t.items():
-            rows.append((f"{preset}: {k} (lote 32×n_ctx)", v, ""))
-        if "TransformerLens forward" in t:
-            for kind in ("forward", "run_with_cache"):
-                ratio = t[f"nosso {kind}"] / t[f"TransformerLens {kind}"]
-                rows.append((f"{preset}: razão {kind} nosso/TL", ratio, "≤ 0,6×"))
+        rounds = [forward_times(preset) for _ in range(args.rounds)]
+        for kind in KINDS:
+            ours = [r[f"nosso {kind}"] for r in rounds]
+            if f"TransformerLens {kind}" not in rounds[0]:
+                table.append((preset, kind, ours, None, None))
+                continue
+            tl = [r[f"TransformerLens {kind}"] for r in rounds]
+            ratio = [o / t for o, t in zip(ours, tl)]
+            table.append((preset, kind, ours, tl, ratio))
+    print("\n| modelo | medida (lote 32×n_ctx) | nosso | TransformerLens | nosso/TL |\n|---|---|---|---|---|")
+    ms = lambda v: f"{statistics.median(v) * 1e3:.1f} ms ({min(v) * 1e3:.1f}–{max(v) * 1e3:.1f})"
+    for preset, kind, ours, tl, ratio in table:
+        tl_txt = ms(tl) if tl else "—"
+        r_txt = f"{statistics.median(ratio):.2f}× ({min(ratio):.2f}–{max(ratio):.2f})" if ratio else "—"
+        print(f"| `{preset}` | {kind} | {ms(ours)} | {tl_txt} | {r_txt} |")
     if not args.skip_train:
         times = time_to_induction()
         rows.append(("tempo até indução > 0,9, do zero (mediana de 5 sementes)", statistics.median(times), "≤ 20 s"))

@@ -2,15 +2,21 @@
 
 Importações principais:
     from course_lib import Config, HookedTransformer, ActivationCache, load_pretrained
+    from course_lib import FactoredMatrix, utils          # como em transformer_lens
 """
+from . import utils
 from .cache import ActivationCache, get_act_name
-from .hooks import HookPoint
+from .circuits import FactoredMatrix
+from .hooks import HookedRootModule, HookPoint
 from .data import AGREEMENT_TESTS, PtGrammar, induction_training_batch, repeated_tokens
 from .model import Config, HookedTransformer, lm_cross_entropy_loss
+
+HookedTransformerConfig = Config  # o nome do TransformerLens (aceita os mesmos campos, veja Config)
 from .tokenizer import Tokenizer
 from .train import train
 
-__all__ = ["ActivationCache", "Config", "HookedTransformer", "HookPoint", "get_act_name",
+__all__ = ["ActivationCache", "Config", "HookedTransformerConfig", "HookedTransformer", "HookPoint",
+           "HookedRootModule", "FactoredMatrix", "utils", "get_act_name",
            "lm_cross_entropy_loss", "load_pretrained", "load_metadata", "default_device", "Tokenizer",
            "PtGrammar", "AGREEMENT_TESTS", "repeated_tokens", "induction_training_batch", "train"]
 

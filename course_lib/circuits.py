@@ -147,56 +147,119 @@ class FactoredMatrix:
 
     # ------------------------------------------------------------------ espectro
     def svd(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """SVD reduzida (U, S, Vh) com A @ B == U @ diag(S) @ Vh, calculada a partir dos fatores.
+        """SVD reduzida (U, S, V) com A @ B == U @ diag(S) @ Vᵀ, calculada a partir dos fatores.
 
-        Convenção do `torch.linalg.svd` (devolve Vh); o TransformerLens devolve V = Vhᵀ.
-        Formas: U [..., ldim, k], S [..., k] (decrescente), Vh [..., k, rdim], com
-        k = min(ldim, mdim, rdim). Nunca monta A @ B:
-            A = Ua Sa Vha,  B = Ub Sb Vhb,  meio = diag(Sa) Vha Ub diag(Sb)  [pequeno]
-            meio = Um Sm Vhm  =>  A B = (Ua Um) diag(Sm) (Vhm Vhb).
+        Convenção do TransformerLens: devolve V (vetores singulares à DIREITA, nas colunas), não o
+        Vh do `torch.linalg.svd` (Vh = Vᵀ). Formas: U [..., ldim, k], S [..., k] (decrescente),
+        V [..., rdim, k], com k = min(ldim, mdim, rdim). Nunca monta A @ B:
+            A = Ua Sa Vha,  B = Ub Sb Vhb  (torch.linalg.svd),  meio = diag(Sa) Vha Ub diag(Sb)  [pequeno]
+            meio = Um Sm Vhm  =>  A B = (Ua Um) diag(Sm) (Vhm Vhb), e V = (Vhm Vhb)ᵀ.
         """
         if self._svd is None:
             Ua, Sa, Vha = torch.linalg.svd(self.A, full_matrices=False)
             Ub, Sb, Vhb = torch.linalg.svd(self.B, full_matrices=False)
             middle = (Sa[..., :, None] * Vha) @ (Ub * Sb[..., None, :])
             Um, Sm, Vhm = torch.linalg.svd(middle, full_matrices=False)
-            self._svd = (Ua @ Um, Sm, Vhm @ Vhb)
+            self._svd = (Ua @ Um, Sm, (Vhm @ Vhb).transpose(-2, -1))
         return self._svd
+
+    @property
+    def U(self) -> torch.Tensor:
+        """Vetores singulares à esquerda [..., ldim, k]."""
+        return self.svd()[0]
+
+    @property
+    def S(self) -> torch.Tensor:
+        """Valores singulares [..., k], em ordem decrescente."""
+        return self.svd()[1]
+
+    @property
+    def V(self) -> torch.Tensor:
+        """Vetores singulares à direita [..., rdim, k]: A @ B == U @ diag(S) @ Vᵀ."""
+        return self.svd()[2]
+
+    @property
+    def Vh(self) -> torch.Tensor:
+        """O mesmo que `V` (NÃO é Vᵀ): nome antigo do TransformerLens, mantido por compatibilidade."""
+        return self.svd()[2]
 
     def norm(self) -> torch.Tensor:
         """Norma de Frobenius [...]: sqrt(Σ valores singulares²)."""
-        return self.svd()[1].pow(2).sum(-1).sqrt()
+        return self.S.pow(2).sum(-1).sqrt()
 
     @property
     def eigenvalues(self) -> torch.Tensor:
-        """Autovalores complexos [..., mdim], ordenados por |λ| decrescente.
+        """Autovalores complexos [..., mdim], na ordem do `torch.linalg.eig` (como no TransformerLens).
 
         Calculados de BA [mdim, mdim], pequena: se BA v = λ v então AB (A v) = λ (A v), logo
-        AB e BA têm os mesmos autovalores não nulos (só difere o número de zeros).
+        AB e BA têm os mesmos autovalores não nulos (só difere o número de zeros). A ordem não
+        é garantida; para ordenar por tamanho: `eig[eig.abs().argsort(descending=True)]`.
         """
         BA = self.BA
         if BA.dtype in (torch.float16, torch.bfloat16):
             BA = BA.float()  # eig não existe em 16 bits
         if BA.device.type == "mps":
             BA = BA.cpu()  # eig não existe em MPS
-        eig = torch.linalg.eigvals(BA)
-        order = torch.argsort(eig.abs(), dim=-1, descending=True, stable=True)
-        return eig.gather(-1, order)
+        return torch.linalg.eigvals(BA)
+
+    def make_even(self) -> "FactoredMatrix":
+        """A mesma matriz fatorada como (U √S) (√S Vᵀ): as duas metades com o mesmo "tamanho"."""
+        root = self.S.sqrt()
+        return FactoredMatrix(self.U * root[..., None, :], root[..., :, None] * self.V.transpose(-2, -1))
+
+    def collapse_l(self) -> torch.Tensor:
+        """diag(S) Vᵀ [..., k, rdim]: tira o fator ortogonal da esquerda (U)."""
+        return self.S[..., :, None] * self.V.transpose(-2, -1)
+
+    def collapse_r(self) -> torch.Tensor:
+        """U diag(S) [..., ldim, k]: tira o fator ortogonal da direita (V)."""
+        return self.U * self.S[..., None, :]
+
+    def unsqueeze(self, k: int) -> "FactoredMatrix":
+        return FactoredMatrix(self.A.unsqueeze(k), self.B.unsqueeze(k))
+
+    @property
+    def pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.A, self.B
+
+    @property
+    def has_leading_dims(self) -> bool:
+        return self.ndim > 2
 
     # ------------------------------------------------------------------ indexação
     def __getitem__(self, idx) -> "FactoredMatrix":
-        """Indexa só as dimensões de lote (as da esquerda); as duas últimas ficam inteiras."""
+        """Indexa as dimensões de lote e, se o índice for mais longo, as linhas e as colunas.
+
+        fm[l, h] escolhe uma cabeça; fm[l, h, linhas] escolhe linhas (de A); fm[l, h, linhas,
+        colunas] escolhe linhas e colunas (de B), como no TransformerLens: `full_OV[idx, idx]`
+        é a submatriz. Um int na linha/coluna vira uma fatia de tamanho 1 (o resultado continua
+        sendo uma matriz).
+        """
         idx = idx if isinstance(idx, tuple) else (idx,)
         n_lead = self.ndim - 2
-        if len(idx) > n_lead or any(i is None or i is Ellipsis for i in idx):
+        if any(i is None or i is Ellipsis for i in idx) or len(idx) > self.ndim:
             raise IndexError(
-                f"FactoredMatrix[...]: só as {n_lead} dimensões de lote podem ser indexadas (forma {tuple(self.shape)}), "
-                f"sem None nem '...'; veio {idx!r}. Para ler entradas da matriz use `.AB[...]` ou `get_corner`."
+                f"FactoredMatrix[...]: esperado até {self.ndim} índices (forma {tuple(self.shape)}), sem None "
+                f"nem '...'; veio {idx!r}."
             )
         for d, i in enumerate(idx):
             if isinstance(i, int) and not -self.shape[d] <= i < self.shape[d]:
                 raise IndexError(f"FactoredMatrix[...]: índice {i} fora do intervalo na dimensão {d}, de tamanho {self.shape[d]}.")
-        return FactoredMatrix(self.A[idx], self.B[idx])
+        lead, rest = idx[:n_lead], [self._as_slice(i) for i in idx[n_lead:]]
+        A, B = self.A[lead], self.B[lead]
+        if rest:  # linhas
+            A = A[(Ellipsis, rest[0], slice(None))]
+        if len(rest) == 2:  # colunas
+            B = B[(Ellipsis, slice(None), rest[1])]
+        return FactoredMatrix(A, B)
+
+    @staticmethod
+    def _as_slice(i):
+        if isinstance(i, int):
+            return slice(i, i + 1 if i != -1 else None)
+        if isinstance(i, list):
+            return torch.tensor(i)
+        return i
 
     def get_corner(self, k: int = 3) -> torch.Tensor:
         """O canto [:k, :k] do produto (e [:k] de cada dimensão de lote), montando só esse pedaço."""
@@ -292,9 +355,9 @@ def composition_score(left: FactoredMatrix, right: FactoredMatrix) -> torch.Tens
 
     Mesma fórmula do `utils.composition_scores` do TransformerLens. `left` é o W_OV da cabeça
     anterior (o que ela escreve); `right` é o que a cabeça posterior lê (veja
-    `composition_scores`). Calculada no espaço pequeno: com left = Ul Sl Vhl e
-    right = Ur Sr Vhr, as matrizes ortonormais Ul e Vhr não mudam a norma, então
-    ‖left @ right‖_F = ‖diag(Sl) Vhl Ur diag(Sr)‖_F, uma matriz k × k.
+    `composition_scores`). Calculada no espaço pequeno: com left = Ul Sl Vlᵀ e
+    right = Ur Sr Vrᵀ, as matrizes ortonormais Ul e Vr não mudam a norma, então
+    ‖left @ right‖_F = ‖diag(Sl) Vlᵀ Ur diag(Sr)‖_F, uma matriz k × k.
     """
     for name, m in (("left", left), ("right", right)):
         if not isinstance(m, FactoredMatrix):
@@ -304,9 +367,9 @@ def composition_score(left: FactoredMatrix, right: FactoredMatrix) -> torch.Tens
             f"composition_score: dimensões internas incompatíveis: `left` tem formato {tuple(left.shape)} e `right` "
             f"tem {tuple(right.shape)}; esperado left.shape[-1] == right.shape[-2]."
         )
-    _, S_l, Vh_l = left.svd()
+    _, S_l, V_l = left.svd()
     U_r, S_r, _ = right.svd()
-    inner = (S_l[..., :, None] * Vh_l) @ (U_r * S_r[..., None, :])
+    inner = (S_l[..., :, None] * V_l.transpose(-2, -1)) @ (U_r * S_r[..., None, :])
     return inner.norm(dim=(-2, -1)) / (S_l.norm(dim=-1) * S_r.norm(dim=-1))
 
 
