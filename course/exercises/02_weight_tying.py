@@ -362,9 +362,8 @@ with when_solved("qual caminho direto sabe o bigrama"):
 def find_most_asymmetric_pair(model) -> tuple[int, int]:
     """(a, b) com o maior |T[a, b] − T[b, a]| no caminho direto de `model`."""
     # BEGIN SOLUCAO
-    with torch.no_grad():
-        T = direct_path_logits(model.W_E, model.W_U, model.b_U)
-    gap = (T - T.T).abs()
+    T = direct_path_logits(model.W_E, model.W_U, model.b_U).detach()
+    gap = torch.abs(T - T.T)  # [d_vocab, d_vocab]
     a, b = divmod(int(gap.argmax()), gap.shape[1])
     return a, b
     # END SOLUCAO
