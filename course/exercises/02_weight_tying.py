@@ -12,9 +12,11 @@
 # - implementar `logits = h @ W_Eᵀ + b_U` com os formatos certos;
 # - montar a tabela de bigramas do caminho direto, $W_E W_U + b_U$;
 # - medir o quanto uma matriz foge da simetria;
-# - separar produto escalar de cosseno.
+# - separar produto escalar de cosseno;
+# - duas investigações: qual caminho direto sabe o bigrama, e que par de tokens mais quebra
+#   a simetria.
 #
-# **Tempo estimado:** ~45 min
+# **Tempo estimado:** ~60 min
 #
 # **Pré-requisitos:** a lição `02_weight_tying`.
 
@@ -26,7 +28,7 @@ setup()
 import torch
 
 from course_lib import load_pretrained
-from course_lib.checks import check
+from course_lib.checks import check, when_solved
 
 tied = load_pretrained("lm_tied")
 untied = load_pretrained("lm_untied")
@@ -44,7 +46,7 @@ print("d_vocab =", tied.cfg.d_vocab, "| d_model =", tied.cfg.d_model)
 #   Amarrando, $W_U = W_E^\top$ é o mesmo tensor e não conta de novo.
 # - Com `use_bias=True` há também o viés $b_U$, com formato `[d_vocab]`.
 #
-# O resultado é um `int` do Python.
+# O resultado é um `int` do Python (um `float`, mesmo com o valor certo, é recusado).
 
 # %% tags=["exercise"] exercise="02.count_params" points=1
 def count_embed_unembed_params(d_vocab: int, d_model: int, tie_embeddings: bool, use_bias: bool) -> int:
@@ -67,20 +69,26 @@ def count_embed_unembed_params(d_vocab: int, d_model: int, tie_embeddings: bool,
 check("02.count_params", count_embed_unembed_params)
 
 # %% [markdown]
-# <details><summary>💡 Dica</summary>
+# <details><summary>💡 Dica 1 · um empurrão</summary>
 #
-# Some as partes: `d_vocab * d_model` para $W_E$; mais `d_model * d_vocab` só se **não**
-# estiver amarrado; mais `d_vocab` se houver viés.
+# Some as matrizes que existem de verdade na memória. Quando os pesos são amarrados,
+# quantas matrizes do tamanho do vocabulário existem?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# Cada matriz tem `d_vocab · d_model` números; o viés tem um número por token. Use `if`
+# para cada parte opcional e devolva um `int` (produtos de `int` já são `int`).
 #
 # </details>
 
-# %% tags=["solution_only"]
-n_tied = count_embed_unembed_params(260, 64, True, True)
-n_untied = count_embed_unembed_params(260, 64, False, True)
-real_tied = sum(p.numel() for n, p in tied.named_parameters() if n in ("embed.W_E", "unembed.W_U", "unembed.b_U"))
-real_untied = sum(p.numel() for n, p in untied.named_parameters() if n in ("embed.W_E", "unembed.W_U", "unembed.b_U"))
-print(f"amarrado:     fórmula {n_tied}, modelo {real_tied}")
-print(f"não amarrado: fórmula {n_untied}, modelo {real_untied}")
+# %%
+names = ("embed.W_E", "unembed.W_U", "unembed.b_U")
+with when_solved("a sua contagem nos modelos do curso"):
+    for label, model, tie in (("amarrado", tied, True), ("não amarrado", untied, False)):
+        real = sum(p.numel() for n, p in model.named_parameters() if n in names)
+        print(f"{label:>13}: fórmula {count_embed_unembed_params(260, 64, tie, True)}, modelo {real}")
 
 # %% [markdown]
 # ## Exercício 02.tied_logits · Dificuldade ★☆☆ · ~5 min
@@ -107,19 +115,28 @@ def tied_logits(h: torch.Tensor, W_E: torch.Tensor, b_U: torch.Tensor) -> torch.
 check("02.tied_logits", tied_logits)
 
 # %% [markdown]
-# <details><summary>💡 Dica</summary>
+# <details><summary>💡 Dica 1 · um empurrão</summary>
 #
-# Escreva os formatos: `[..., d_model] @ [d_model, d_vocab]`. Qual das duas, `W_E` ou
-# `W_E.T`, tem formato `[d_model, d_vocab]`? Cuidado: se `d_vocab == d_model`, esquecer a
-# transposta não dá erro de formato, só valores errados.
+# Escreva os formatos: `[..., d_model]` vezes alguma coisa tem de dar `[..., d_vocab]`.
+# Qual versão de $W_E$ tem o formato certo para isso?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# O `@` multiplica o último eixo da esquerda pelo primeiro da direita, com qualquer número
+# de eixos na frente. Cuidado: se `d_vocab == d_model`, esquecer a transposta não dá erro
+# de formato, só valores errados (um dos casos é assim).
 #
 # </details>
 
-# %% tags=["solution_only"]
+# %%
 tokens = tied.to_tokens("os meninos que comeram o bolo")
 model_logits, cache = tied.run_with_cache(tokens, names_filter=lambda name: name == "unembed.hook_in")
-mine = tied_logits(cache["unembed.hook_in"], tied.W_E, tied.b_U)
-print("formato:", tuple(mine.shape), "| maior diferença para o modelo:", f"{(mine - model_logits).abs().max().item():.1e}")
+with when_solved("a sua cabeça amarrada no modelo"):
+    mine = tied_logits(cache["unembed.hook_in"], tied.W_E, tied.b_U)
+    print("formato:", tuple(mine.shape), "| igual aos logits do modelo (erro < 1e-4):",
+          "✅" if (mine - model_logits).abs().max() < 1e-4 else "❌")
 
 # %% [markdown]
 # ## Exercício 02.direct_path · Dificuldade ★★☆ · ~10 min
@@ -147,20 +164,25 @@ def direct_path_logits(W_E: torch.Tensor, W_U: torch.Tensor, b_U: torch.Tensor) 
 check("02.direct_path", direct_path_logits)
 
 # %% [markdown]
-# <details><summary>💡 Dica</summary>
+# <details><summary>💡 Dica 1 · um empurrão</summary>
 #
-# `W_E @ W_U` já tem formato `[d_vocab, d_vocab]` com a linha sendo o token de entrada.
-# O viés pertence ao token de **saída**: ele deve variar ao longo das colunas, e o
-# broadcasting de um tensor `[d_vocab]` faz exatamente isso.
+# A linha é o token que entra e a coluna o que sai. O viés pertence a qual dos dois?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# O produto das duas matrizes já tem formato `[d_vocab, d_vocab]`. Um tensor `[d_vocab]`
+# somado a uma matriz faz broadcasting ao longo das linhas (varia com a coluna).
 #
 # </details>
 
-# %% tags=["solution_only"]
+# %%
 o_id, gato_id = tokenizer.to_single_token("o"), tokenizer.to_single_token("gato")
-with torch.no_grad():
+with when_solved("a tabela do caminho direto"), torch.no_grad():
     for name, model in (("amarrado", tied), ("não amarrado", untied)):
         T = direct_path_logits(model.W_E, model.W_U, model.b_U)
-        print(f"{name:>13}: T[o, gato] = {T[o_id, gato_id]:.3f}, T[gato, o] = {T[gato_id, o_id]:.3f}")
+        print(f"{name:>13}: T[o, gato] = {T[o_id, gato_id]:.2f}, T[gato, o] = {T[gato_id, o_id]:.2f}")
 
 # %% [markdown]
 # ## Exercício 02.asymmetry · Dificuldade ★★☆ · ~10 min
@@ -187,15 +209,26 @@ def asymmetry(M: torch.Tensor) -> float:
 check("02.asymmetry", asymmetry)
 
 # %% [markdown]
-# <details><summary>💡 Dica</summary>
+# <details><summary>💡 Dica 1 · um empurrão</summary>
 #
-# Calcule `A = (M - M.T) / 2` e divida a norma de `A` pela norma de `M`. Para passar de um
-# tensor de 0 eixos para um número, use `float(...)` ou `.item()`.
+# Primeiro monte a parte antissimétrica; depois compare o "tamanho" dela com o de `M`
+# inteira, com a mesma norma.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `M.T` é a transposta; `tensor.norm()` sem argumentos é a norma de Frobenius. Para passar
+# de um tensor de 0 eixos a um número do Python, `float(...)` ou `.item()`.
 #
 # </details>
 
-# %% tags=["solution_only"]
-with torch.no_grad():
+# %% [markdown]
+# ✍️ **Preveja:** a assimetria de $W_E W_U$ no modelo amarrado dá exatamente 0, quase 0,
+# ou algo como 0,5?
+
+# %%
+with when_solved("a assimetria dos dois caminhos diretos"), torch.no_grad():
     for name, model in (("amarrado", tied), ("não amarrado", untied)):
         print(f"{name:>13}: assimetria de W_E W_U = {asymmetry(model.W_E @ model.W_U):.3f}")
 
@@ -223,21 +256,145 @@ def cosine_scores(h: torch.Tensor, W_E: torch.Tensor) -> torch.Tensor:
 check("02.cosine_scores", cosine_scores)
 
 # %% [markdown]
-# <details><summary>💡 Dica</summary>
+# <details><summary>💡 Dica 1 · um empurrão</summary>
 #
-# Normalize os dois lados antes do produto: `h / h.norm(dim=-1, keepdim=True)` e, para os
-# embeddings, a norma de cada **linha** (`dim=-1`). Depois é o mesmo produto do exercício
-# `tied_logits`, sem viés.
+# O cosseno é o produto escalar de dois vetores de comprimento 1. Normalize os dois lados
+# antes de multiplicar.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `tensor.norm(dim=-1, keepdim=True)` dá a norma de cada vetor do último eixo, pronta para
+# dividir. Para os embeddings, cada **linha** de `W_E` é um token.
 #
 # </details>
 
-# %% tags=["solution_only"]
+# %%
 h_last = cache["unembed.hook_in"][0, -1]
-with torch.no_grad():
+with when_solved("a comparação produto escalar × cosseno"), torch.no_grad():
     by_dot = (h_last @ tied.W_E.T).topk(5).indices.tolist()
     by_cos = cosine_scores(h_last, tied.W_E).topk(5).indices.tolist()
-print("top-5 pelo produto escalar:", tokenizer.to_str_tokens(by_dot))
-print("top-5 pelo cosseno:        ", tokenizer.to_str_tokens(by_cos))
+    print("top-5 pelo produto escalar:", tokenizer.to_str_tokens(by_dot))
+    print("top-5 pelo cosseno:        ", tokenizer.to_str_tokens(by_cos))
+
+# %% [markdown]
+# ## Exercício 02.find_better_direct_path · Investigação · Dificuldade ★★☆ · ~10 min
+#
+# **Objetivo:** descobrir qual de dois modelos tem o caminho direto (embedding →
+# desembedding, sem camadas) que melhor prevê os bigramas da língua.
+#
+# Você recebe dois modelos e uma tabela de contagens `counts[a, b]` (quantas vezes o
+# token `b` veio logo depois de `a` num texto grande da gramática). Com a sua
+# `direct_path_logits`, meça para cada modelo a entropia cruzada do caminho direto contra
+# os bigramas verdadeiros:
+#
+# $$\text{perda} = -\frac{1}{N}\sum_{a, b} \text{counts}[a, b]\,\log \operatorname{softmax}(T[a])_b,
+# \qquad N = \sum_{a,b} \text{counts}[a, b].$$
+#
+# Devolva `0` se o primeiro modelo for melhor (perda menor) e `1` se for o segundo.
+#
+# ✍️ **Preveja:** entre `lm_tied` e `lm_untied`, qual caminho direto sabe mais sobre
+# "o → gato"?
+
+# %% tags=["exercise"] exercise="02.find_better_direct_path" points=2 kind="investigation"
+def find_better_direct_path(model_a, model_b, counts: torch.Tensor) -> int:
+    """0 se o caminho direto de model_a prevê os bigramas melhor que o de model_b; senão 1."""
+    # BEGIN SOLUCAO
+    losses = []
+    for model in (model_a, model_b):
+        with torch.no_grad():
+            T = direct_path_logits(model.W_E, model.W_U, model.b_U)
+        losses.append(-(counts * T.log_softmax(dim=-1)).sum() / counts.sum())
+    return 0 if losses[0] < losses[1] else 1
+    # END SOLUCAO
+
+
+# %% tags=["check"]
+check("02.find_better_direct_path", find_better_direct_path)
+
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# Para cada modelo, uma tabela de logits, uma de log-probabilidades (por linha) e uma
+# média ponderada pelas contagens. Compare os dois números.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `T.log_softmax(dim=-1)` normaliza cada linha (o token atual). Multiplique por `counts`
+# elemento a elemento, some tudo e divida por `counts.sum()`.
+#
+# </details>
+
+# %%
+from course_lib import PtGrammar
+
+text = PtGrammar().make_dataset(1000, 32, seed=11)
+V = tied.cfg.d_vocab
+counts = torch.zeros(V, V)
+counts.index_put_((text[:, :-1].flatten(), text[:, 1:].flatten()), torch.ones(text[:, 1:].numel()), accumulate=True)
+with when_solved("qual caminho direto sabe o bigrama"):
+    winner = find_better_direct_path(tied, untied, counts)
+    print("o melhor caminho direto é o do", ["lm_tied", "lm_untied"][winner])
+    uniform = torch.log(torch.tensor(float(V)))
+    for name, model in (("lm_tied", tied), ("lm_untied", untied)):
+        with torch.no_grad():
+            T = direct_path_logits(model.W_E, model.W_U, model.b_U)
+        loss = -(counts * T.log_softmax(-1)).sum() / counts.sum()
+        print(f"{name:>10}: perda do caminho direto {loss:.2f} (controle: chute uniforme {uniform:.2f})")
+
+# %% [markdown]
+# ## Exercício 02.find_most_asymmetric_pair · Investigação · Dificuldade ★★☆ · ~10 min
+#
+# **Objetivo:** descobrir o par de tokens `(a, b)` em que a tabela do caminho direto de um
+# modelo é mais assimétrica: o maior `|T[a, b] − T[b, a]|`.
+#
+# Use a sua `direct_path_logits` (com o viés). Devolva uma tupla de dois `int`; a ordem
+# do par não importa, e qualquer par a até 1% do maior valor é aceito. A verificação usa
+# o `lm_tied`; o corretor, outros modelos.
+#
+# ✍️ **Preveja:** no modelo amarrado, $W_E W_E^\top$ é simétrica. De onde vem, então, a
+# assimetria do par que você vai achar?
+
+# %% tags=["exercise"] exercise="02.find_most_asymmetric_pair" points=2 kind="investigation"
+def find_most_asymmetric_pair(model) -> tuple[int, int]:
+    """(a, b) com o maior |T[a, b] − T[b, a]| no caminho direto de `model`."""
+    # BEGIN SOLUCAO
+    T = direct_path_logits(model.W_E, model.W_U, model.b_U).detach()
+    gap = torch.abs(T - T.T)  # [d_vocab, d_vocab]
+    a, b = divmod(int(gap.argmax()), gap.shape[1])
+    return a, b
+    # END SOLUCAO
+
+
+# %% tags=["check"]
+check("02.find_most_asymmetric_pair", find_most_asymmetric_pair)
+
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# A matriz `T − Tᵀ` tem, em `[a, b]`, exatamente a diferença que você quer. Falta achar o
+# maior valor absoluto e a posição dele.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `argmax()` de uma matriz devolve um índice "achatado"; `divmod(índice, n_colunas)` dá
+# (linha, coluna).
+#
+# </details>
+
+# %%
+with when_solved("o par mais assimétrico"), torch.no_grad():
+    for name, model in (("lm_tied", tied), ("lm_untied", untied)):
+        a, b = find_most_asymmetric_pair(model)
+        T = direct_path_logits(model.W_E, model.W_U, model.b_U)
+        pair = tokenizer.to_str_tokens([a, b])
+        print(f"{name:>10}: par {pair}, T[a, b] − T[b, a] = {T[a, b] - T[b, a]:+.2f}, "
+              f"b_U[b] − b_U[a] = {model.b_U[b] - model.b_U[a]:+.2f}")
 
 # %% [markdown]
 # ## Para ir além

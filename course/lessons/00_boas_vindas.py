@@ -82,7 +82,8 @@ exercise = get_exercise("00.tokens_to_strings")
 
 
 def tokens_to_strings_errada(tokens, vocab):
-    return [vocab[i] for i in tokens.tolist() if i != 0]  # descarta o id 0 (o <bos>)
+    strings = list(map(vocab.__getitem__, tokens.tolist()))
+    return strings[1:]  # descarta a primeira posição (o <bos>)
 
 
 print(run_checks(exercise, tokens_to_strings_errada).text)
@@ -94,14 +95,11 @@ print(run_checks(exercise, tokens_to_strings_errada).text)
 #
 # No notebook de exercícios, uma verificação que falha **levanta um erro**
 # (`CheckFailed`) e a execução para ali: assim "Run All" mostra exatamente
-# onde está o primeiro exercício por fazer. Com a função certa:
+# onde está o primeiro exercício por fazer. Com uma função certa (aqui, o gabarito do
+# próprio exercício; a sua você escreve no notebook de exercícios):
 
 # %%
-def tokens_to_strings_certa(tokens, vocab):
-    return [vocab[i] for i in tokens.tolist()]
-
-
-print(run_checks(exercise, tokens_to_strings_certa).text)
+print(run_checks(exercise, exercise.reference).text)
 
 # %% [markdown]
 # ### Conferindo um notebook inteiro
@@ -118,8 +116,15 @@ print(run_checks(exercise, tokens_to_strings_certa).text)
 # português que você vê no notebook. Quando tudo estiver resolvido, todas passam.
 #
 # Cada exercício traz a dificuldade (★☆☆ fácil, ★★☆ médio, ★★★ desafiador), o
-# tempo estimado e uma dica escondida em um bloco "💡 Dica" que você abre só se
-# precisar.
+# tempo estimado e, logo depois da verificação, dicas em níveis escondidas em blocos
+# dobráveis: "💡 Dica 1 · um empurrão" (no que pensar), "💡 Dica 2 · onde olhar" (qual
+# função, qual formato) e, às vezes, "💡 Dica 3 · quase a solução". Abra uma de cada vez.
+#
+# Alguns exercícios são de **investigação**: a resposta não é uma função qualquer, é uma
+# descoberta sobre um modelo (qual cabeça, qual camada), feita com as funções que você
+# mesmo escreveu. A verificação aceita qualquer resposta correta e, se a sua não for,
+# diz o que medir. Antes dos resultados importantes aparece um "✍️ **Preveja:**": anote
+# o seu palpite antes de rodar a célula; é assim que se aprende com a surpresa.
 
 # %% [markdown]
 # ## 2. O modelo do curso
@@ -251,6 +256,9 @@ except ValueError as err:
 # Chamar `model(tokens)` devolve os **logits**: para cada posição, um número
 # por token do vocabulário. Quanto maior o logit, mais o modelo aposta que
 # aquele token vem **a seguir**. O formato é `[batch, pos, d_vocab]`.
+#
+# ✍️ **Preveja:** depois de "os gatos que o menino viu", o modelo vai preferir "dormem"
+# (concorda com "os gatos") ou "dorme" (concorda com "o menino", a palavra mais perto)?
 
 # %%
 prompt = "os gatos que o menino viu"
@@ -282,17 +290,31 @@ print(f"P(dormem) = {p_plural:.3f}  vs  P(dorme) = {p_singular:.1e}")
 logits, cache = model.run_with_cache(tokens)
 print("ativações guardadas:", len(cache))
 for name in ["hook_embed", "hook_pos_embed", "blocks.0.attn.hook_q", "blocks.0.attn.hook_pattern",
-             "blocks.0.hook_resid_post", "ln_final.hook_normalized"]:
+             "blocks.0.hook_resid_post", "ln_final.hook_normalized", "unembed.hook_in"]:
     print(f"  {name:<28} {tuple(cache[name].shape)}")
 
 # %% [markdown]
-# Lendo os formatos (batch 1; `pos` é o número de tokens da frase, contando o `<bos>`):
+# Lendo os formatos (lote de 1; `pos` é o número de tokens da frase, contando o `<bos>`):
 #
 # - `hook_embed` e `hook_pos_embed`: `[batch, pos, d_model]`, os embeddings do token e da posição;
 # - `hook_q`: `[batch, pos, n_heads, d_head]`, as consultas de cada cabeça;
-# - `hook_pattern`: `[batch, n_heads, query_pos, key_pos]`, quanto cada posição presta atenção em cada outra;
-# - `hook_resid_post`: o fluxo residual depois do bloco, `[batch, pos, d_model]`.
+# - `hook_pattern`: `[batch, n_heads, query_pos, key_pos]`, quanto cada posição de destino (a consulta) presta atenção em cada posição de origem (a chave);
+# - `hook_resid_post`: o fluxo residual depois do bloco, `[batch, pos, d_model]`;
+# - `ln_final.hook_normalized`: o resíduo final centrado e dividido pela sua escala,
+#   **antes** do ganho `w` e do viés `b` da LayerNorm final (como no TransformerLens 3.x);
+# - `unembed.hook_in`: o que `W_U` lê de fato, `hook_normalized * w + b`.
 #
+# Cuidado ao ler código do ARENA: ele usa o TransformerLens 2.x, em que `w` e `b` já estavam
+# dentro de `hook_normalized`. Aqui, se você quer o vetor que vai para `W_U`, use
+# `unembed.hook_in`:
+
+# %%
+ln_final = model.ln_final
+by_hand = cache["ln_final.hook_normalized"] * ln_final.w + ln_final.b
+print("hook_normalized * w + b == unembed.hook_in:", torch.allclose(by_hand, cache["unembed.hook_in"], atol=1e-6))
+print("hook_normalized == unembed.hook_in:        ", torch.allclose(cache["ln_final.hook_normalized"], cache["unembed.hook_in"], atol=1e-6))
+
+# %% [markdown]
 # Há um atalho no estilo do TransformerLens: `cache["pattern", 0]` é o mesmo
 # tensor que `cache["blocks.0.attn.hook_pattern"]`.
 
@@ -308,7 +330,7 @@ print("cada linha soma 1:", torch.allclose(pattern0.sum(-1), torch.ones(1, cfg.n
 # a si mesma). Vejamos a cabeça 0 da camada 0:
 
 # %%
-str_tokens = model.to_str_tokens(tokens)
+str_tokens = [f"{i}:{t}" for i, t in enumerate(model.to_str_tokens(tokens))]  # rótulos pos:token
 plot_attention(cache["pattern", 0][0, 0], str_tokens, title="Camada 0, cabeça 0")
 
 # %% [markdown]

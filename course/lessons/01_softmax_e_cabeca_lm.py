@@ -43,8 +43,8 @@ vocab = model.tokenizer.vocab
 # %% [markdown]
 # ## 1. Do último vetor aos logits
 #
-# A cabeça LM do nosso modelo (e do GPT-2, e do TransformerLens) faz três coisas
-# com o fluxo residual final `resid_final`, de formato `[batch, pos, d_model]`:
+# A cabeça LM do nosso modelo (a mesma do TransformerLens) faz três coisas com o
+# fluxo residual final `resid_final`, de formato `[batch, pos, d_model]`:
 #
 # 1. aplica a LayerNorm final (`ln_final`);
 # 2. multiplica pela matriz de *unembedding* `W_U`, de formato `[d_model, d_vocab]`;
@@ -53,6 +53,10 @@ vocab = model.tokenizer.vocab
 # O resultado são os **logits**, `[batch, pos, d_vocab]`: um número por token do
 # vocabulário, em cada posição. Livros costumam escrever a mesma conta como
 # `u = h Eᵀ`, com `h` um vetor-linha `1 × d`; `W_U` faz o papel de `Eᵀ`.
+#
+# Nem todo modelo tem o passo 3: o GPT-2 **não tem** viés no desembedding (sua cabeça é
+# `nn.Linear(..., bias=False)`, com pesos amarrados a `W_E`); o TransformerLens cria um
+# `b_U` de zeros ao carregá-lo, para que todos os modelos tenham a mesma forma.
 
 # %%
 print("W_E (embeddings): ", tuple(model.W_E.shape), "= [d_vocab, d_model]")
@@ -60,20 +64,33 @@ print("W_U (unembedding):", tuple(model.W_U.shape), "= [d_model, d_vocab]")
 print("b_U:              ", tuple(model.b_U.shape), "= [d_vocab]")
 
 # %% [markdown]
-# Vamos refazer a cabeça à mão, a partir do cache, e comparar com os logits que
-# o modelo devolve. A LayerNorm centra o vetor (subtrai a média), divide pelo
-# desvio padrão e aplica um ganho `w` e um viés `b` aprendidos.
+# Vamos refazer a cabeça a partir do cache e comparar com os logits que o modelo
+# devolve. A LayerNorm centra o vetor (subtrai a média), divide pelo desvio padrão e
+# aplica um ganho `w` e um viés `b` aprendidos. Três ganchos contam essa história, e vale
+# saber o que cada um guarda:
+#
+# - `ln_final.hook_scale`: a escala, $\sqrt{\operatorname{var}(x) + \varepsilon}$, `[batch, pos, 1]`;
+# - `ln_final.hook_normalized`: o vetor centrado e dividido pela escala, **antes** de `w` e
+#   `b` (assim no `course_lib` e no TransformerLens 3.x);
+# - `unembed.hook_in`: o que `W_U` lê de fato, `hook_normalized * w + b`.
+#
+# No TransformerLens 2.x, que o ARENA usa, `w` e `b` ficavam **dentro** de
+# `hook_normalized`; código copiado de lá que lê esse gancho como "a entrada de `W_U`"
+# esquece `w` e `b` aqui. Quando quiser a entrada da cabeça, leia `unembed.hook_in`.
 
 # %%
 tokens = model.to_tokens("o menino come um bolo")
 logits, cache = model.run_with_cache(tokens)
 
 resid_final = cache["resid_post", cfg.n_layers - 1]  # [batch, pos, d_model]
-centered = resid_final - resid_final.mean(dim=-1, keepdim=True)
-scale = (centered.pow(2).mean(dim=-1, keepdim=True) + cfg.eps).sqrt()
-ln_out = centered / scale * model.ln_final.w + model.ln_final.b  # [batch, pos, d_model]
-logits_by_hand = ln_out @ model.W_U + model.b_U  # [batch, pos, d_vocab]
+ln_out = cache["unembed.hook_in"]  # [batch, pos, d_model] = LN final(resid_final), com w e b
+normalized = cache["ln_final.hook_normalized"]  # antes de w e b
+print("unembed.hook_in == ln_final(resid_final):", torch.allclose(ln_out, model.ln_final(resid_final), atol=1e-5))
+print("unembed.hook_in == hook_normalized * w + b:",
+      torch.allclose(ln_out, normalized * model.ln_final.w + model.ln_final.b, atol=1e-5))
+print("unembed.hook_in == hook_normalized (sem w e b):", torch.allclose(ln_out, normalized, atol=1e-5))
 
+logits_by_hand = torch.einsum("bpd,dv->bpv", ln_out, model.W_U) + model.b_U  # [batch, pos, d_vocab]
 print("resid_final:", tuple(resid_final.shape), "→ logits:", tuple(logits_by_hand.shape))
 print("iguais aos do modelo:", torch.allclose(logits_by_hand, logits, atol=1e-5))
 
@@ -170,26 +187,25 @@ print("softmax ingênuo de [1000, 999, 998]:", naive_softmax(big))
 
 # %% [markdown]
 # `inf / inf` é `NaN` ("not a number"). Um só `NaN` na perda estraga o treino
-# inteiro. A solução usa a propriedade acima: subtraímos o **maior logit** de
-# cada linha antes de exponenciar. O resultado é o mesmo, mas agora o maior
-# expoente é `e⁰ = 1` e nada estoura.
+# inteiro. A solução usa a propriedade acima com uma constante esperta: subtrair o
+# **maior logit** $m$ de cada linha antes de exponenciar,
+#
+# $$\mathrm{softmax}(u)_i = \frac{e^{u_i - m}}{\sum_j e^{u_j - m}}, \qquad m = \max_j u_j.$$
+#
+# O resultado é o mesmo, mas agora o maior expoente é `e⁰ = 1` e nada estoura. O
+# `torch.softmax` faz exatamente isso por dentro:
+#
+# ✍️ **Preveja:** o que `torch.softmax` dá para `[1000, 999, 998]`? (Dica: só as
+# diferenças importam.)
 
 # %%
-def stable_softmax(u: torch.Tensor) -> torch.Tensor:
-    """Softmax no último eixo, subtraindo o máximo de cada linha."""
-    shifted = u - u.max(dim=-1, keepdim=True).values
-    return shifted.exp() / shifted.exp().sum(dim=-1, keepdim=True)
-
-
-print("softmax estável de [1000, 999, 998]:", stable_softmax(big))
-print("igual a [2, 1, 0] (mesmas diferenças):", torch.allclose(stable_softmax(big), stable_softmax(big - 998)))
-print("igual ao torch.softmax:", torch.allclose(stable_softmax(big), torch.softmax(big, dim=-1)))
+print("torch.softmax de [1000, 999, 998]:", torch.softmax(big, dim=-1))
+print("igual ao de [2, 1, 0] (mesmas diferenças):", torch.allclose(torch.softmax(big, -1), torch.softmax(big - 998, -1)))
 
 # %% [markdown]
-# O `keepdim=True` importa: com um batch `[batch, d_vocab]`, cada **linha**
-# tem o seu máximo, e o eixo do vocabulário é o último (`dim=-1`). O
-# `torch.softmax` já faz essa subtração por dentro. Nos exercícios você vai
-# escrever a sua versão.
+# Com um lote `[batch, d_vocab]`, cada **linha** tem o seu máximo, e o eixo do
+# vocabulário é o último (`dim=-1`). Escrever essa versão estável (sem `torch.softmax`)
+# é o primeiro exercício deste tema.
 
 # %% [markdown]
 # ## 3. Log-softmax e entropia cruzada
@@ -209,16 +225,12 @@ print("log(softmax(u)):", torch.softmax(u, -1).log())
 # $$\log \mathrm{softmax}(u)_i = u_i - \log \sum_j e^{u_j} = (u_i - m) - \log \sum_j e^{u_j - m},
 # \quad m = \max_j u_j.$$
 #
-# O termo `log Σ exp` se chama **log-soma-exp** (`torch.logsumexp`).
+# O termo `log Σ exp` se chama **log-soma-exp** (`torch.logsumexp`). Como o maior
+# termo da soma é $e^0 = 1$, o log nunca vê um 0. O `torch.log_softmax` faz essa conta
+# (e você a escreve no exercício `01.log_softmax`):
 
 # %%
-def stable_log_softmax(u: torch.Tensor) -> torch.Tensor:
-    shifted = u - u.max(dim=-1, keepdim=True).values
-    return shifted - shifted.exp().sum(dim=-1, keepdim=True).log()
-
-
-print("log-softmax estável:", stable_log_softmax(u))
-print("igual ao torch.log_softmax:", torch.allclose(stable_log_softmax(u), torch.log_softmax(u, -1)))
+print("torch.log_softmax(u):", torch.log_softmax(u, -1))
 
 # %% [markdown]
 # A **entropia cruzada** de uma previsão é `-log p(token certo)`: zero se o
@@ -247,23 +259,17 @@ data_tokens = grammar.make_dataset(4, cfg.n_ctx, seed=2026)  # [batch=4, pos=32]
 print("primeira sequência:", model.to_string(data_tokens[0]))
 
 logits, data_cache = model.run_with_cache(data_tokens)  # logits: [batch, pos, d_vocab]
-log_probs = torch.log_softmax(logits, dim=-1)
-pred_log_probs = log_probs[:, :-1].gather(dim=-1, index=data_tokens[:, 1:, None])[..., 0]  # [batch, pos-1]
-loss_by_hand = -pred_log_probs.mean()
-
+per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), data_tokens[:, 1:], reduction="none")  # [batch, pos-1]
 loss_model = model(data_tokens, return_type="loss")
-loss_torch = F.cross_entropy(logits[:, :-1].reshape(-1, cfg.d_vocab), data_tokens[:, 1:].reshape(-1))
-print(f"à mão:                {loss_by_hand.item():.4f}")
-print(f"model(..., 'loss'):   {loss_model.item():.4f}")
-print(f"F.cross_entropy:      {loss_torch.item():.4f}")
+print(f"F.cross_entropy (logits[:, :-1] contra tokens[:, 1:]): {per_token.mean().item():.4f}")
+print(f"model(..., return_type='loss'):                       {loss_model.item():.4f}")
 
 # %% [markdown]
-# As três contas coincidem. O `gather` escolhe, em cada posição, a
-# log-probabilidade do token que de fato veio depois. E se esquecermos o
-# deslocamento?
+# As duas contas coincidem (a versão "à mão", com `log_softmax` e a escolha do token certo
+# em cada posição, é o exercício `01.lm_loss`). E se esquecermos o deslocamento?
 
 # %%
-wrong = -log_probs.gather(dim=-1, index=data_tokens[..., None])[..., 0].mean()
+wrong = F.cross_entropy(logits.transpose(1, 2), data_tokens)
 print(f"sem deslocar (cada posição 'prevendo' a si mesma): {wrong.item():.3f}")
 
 # %% [markdown]
@@ -287,7 +293,7 @@ print(f"chute uniforme:  {math.log(cfg.d_vocab):.3f}  (perplexidade {cfg.d_vocab
 # ótima (a da gramática verdadeira):
 
 # %%
-model_loss_0 = -pred_log_probs[0].detach()
+model_loss_0 = per_token[0].detach()
 optimal_loss_0 = grammar.optimal_loss_per_token(data_tokens[:1])[0]
 targets = model.to_str_tokens(data_tokens[0])[1:]  # o token previsto em cada posição
 
@@ -309,6 +315,20 @@ fig
 # é forçada (depois de um advérbio como "ontem" ou "devagar", só pode vir o
 # ponto final). Onde a curva do modelo fica acima da ótima, ele ainda não
 # aprendeu tudo o que a gramática permite saber.
+#
+# Mas repare: em algumas posições a curva do modelo fica **abaixo** da ótima. O "ótimo"
+# é um piso só **em média**: a perda ótima de uma posição é $-\log P_{\text{verdadeira}}$
+# do token que de fato saiu, e um modelo que exagera a probabilidade de um token ganha
+# quando esse token sai (e perde mais quando não sai). Em média sobre o que a gramática
+# sorteia, ninguém vence a distribuição verdadeira (desigualdade de Gibbs). Contando:
+
+# %%
+all_optimal = grammar.optimal_loss_per_token(data_tokens)  # [batch, pos-1], float64
+beats = per_token.detach().double() < all_optimal
+print(f"o modelo bate o ótimo em {int(beats[0].sum())} de {beats.shape[1]} posições da primeira sequência "
+      f"e em {int(beats.sum())} de {beats.numel()} no lote")
+print(f"mas em média não: modelo {per_token.mean().item():.3f} ≥ ótimo {all_optimal.mean().item():.3f}:",
+      per_token.mean().item() >= all_optimal.mean().item())
 
 # %% [markdown]
 # ## 4. Temperatura
@@ -382,38 +402,42 @@ print("o token mais provável é o mesmo em todas as temperaturas:", same_argmax
 # logits da última posição, acrescentar. As estratégias diferem só na escolha:
 #
 # - **gulosa**: o `argmax`, determinística;
-# - **amostragem**: sorteia de `softmax(logits / T)`. Usamos um
-#   `torch.Generator` com semente fixa, para que o sorteio seja reproduzível;
-# - **top-k**: antes de sortear, põe `-inf` em todos os logits fora dos `k`
-#   maiores (depois do softmax, eles têm probabilidade exatamente 0).
+# - **amostragem**: sorteia de `softmax(logits / T)`, com uma semente fixa para que o
+#   sorteio seja reproduzível;
+# - **top-k**: sorteia só entre os `k` maiores logits (é o mesmo que pôr `-inf` nos outros:
+#   depois do softmax, eles têm probabilidade exatamente 0).
+#
+# Aqui usamos `torch.distributions.Categorical`, que faz o softmax e o sorteio de uma vez.
+# Nos exercícios você escreve cada peça à mão (`01.sample_next_token` com um
+# `torch.Generator`, `01.top_k_logits` com `-inf`) e gera texto com elas.
 
 # %%
 def generate(model, prompt: str, n_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             generator: torch.Generator | None = None, n_samples: int = 1) -> torch.Tensor:
-    """Gera `n_samples` continuações em paralelo (um batch). temperature=0 é a gulosa.
+             seed: int = 0, n_samples: int = 1) -> torch.Tensor:
+    """Gera `n_samples` continuações em paralelo (um lote). temperature=0 é a gulosa.
 
     Devolve ids [n_samples, pos_do_prompt + n_new_tokens].
     """
+    torch.manual_seed(seed)  # o sorteio do Categorical usa o gerador global
     tokens = model.to_tokens(prompt).repeat(n_samples, 1)  # [n_samples, pos]
     for _ in range(n_new_tokens):
         with torch.no_grad():
-            logits = model(tokens[:, -model.cfg.n_ctx:])[:, -1]  # [n_samples, d_vocab]
+            last = model(tokens[:, -model.cfg.n_ctx:])[:, -1]  # [n_samples, d_vocab]
         if temperature == 0:
-            next_tokens = logits.argmax(dim=-1)
+            chosen = last.argmax(dim=-1)
+        elif top_k is None:
+            chosen = torch.distributions.Categorical(logits=last / temperature).sample()
         else:
-            logits = logits / temperature
-            if top_k is not None:
-                kth = logits.topk(top_k, dim=-1).values[:, -1:]  # o k-ésimo maior de cada linha
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = torch.softmax(logits, dim=-1)
-            next_tokens = torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
-        tokens = torch.cat([tokens, next_tokens[:, None]], dim=1)
+            best = torch.topk(last, top_k)  # só os k maiores entram no sorteio
+            pick = torch.distributions.Categorical(logits=best.values / temperature).sample()
+            chosen = best.indices.gather(-1, pick[:, None])[:, 0]
+        tokens = torch.cat([tokens, chosen[:, None]], dim=1)
     return tokens
 
 
 print("gulosa:", model.to_string(generate(model, "a rainha", 12, temperature=0)[0]))
 for t in [0.7, 1.0, 1.5]:
-    out = generate(model, "a rainha", 12, temperature=t, generator=torch.Generator().manual_seed(0))
+    out = generate(model, "a rainha", 12, temperature=t, seed=0)
     print(f"T = {t}:", model.to_string(out[0]))
 
 # %% [markdown]
@@ -421,15 +445,14 @@ for t in [0.7, 1.0, 1.5]:
 
 # %%
 def sample_text(seed: int) -> str:
-    out = generate(model, "a rainha", 12, generator=torch.Generator().manual_seed(seed))
+    out = generate(model, "a rainha", 12, seed=seed)
     return model.to_string(out[0])
 
 
 print("semente 1, duas vezes, mesmo texto:", sample_text(1) == sample_text(1))
 print("semente 1:", sample_text(1))
 print("semente 2:", sample_text(2))
-print("top-k=3:  ", model.to_string(generate(model, "a rainha", 12, top_k=3,
-                                              generator=torch.Generator().manual_seed(1))[0]))
+print("top-k=3:  ", model.to_string(generate(model, "a rainha", 12, top_k=3, seed=1)[0]))
 
 # %% [markdown]
 # ### O preço da temperatura alta
@@ -449,8 +472,7 @@ def is_grammatical(ids: torch.Tensor) -> bool:
 
 
 for t in [0.5, 1.0, 2.0, 4.0]:
-    samples = generate(model, "o menino", 20, temperature=t, generator=torch.Generator().manual_seed(0),
-                       n_samples=32)
+    samples = generate(model, "o menino", 20, temperature=t, seed=0, n_samples=32)
     n_ok = sum(is_grammatical(s) for s in samples)
     print(f"T = {t}: {n_ok:>2}/32 continuações gramaticais")
 
@@ -519,7 +541,7 @@ for name in ["lm_tied", "lm_untied"]:
 # %%
 tokens = tied.to_tokens("a menina bonita")
 tied_logits, tied_cache = tied.run_with_cache(tokens)
-x = tied_cache["ln_final.hook_normalized"][0, -1] * tied.ln_final.w + tied.ln_final.b  # [d_model]
+x = tied_cache["unembed.hook_in"][0, -1]  # [d_model]: a saída da LN final, com w e b (seção 1)
 i = vocab.index("lê")
 print(f"logit de 'lê':            {tied_logits[0, -1, i].item():.4f}")
 print(f"x · W_E['lê'] + b_U['lê']: {(x @ tied.W_E[i] + tied.b_U[i]).item():.4f}")
@@ -613,7 +635,7 @@ print(f"projeção de Yang et al. (d_model×d_model): {d_model}² = {d_model ** 
 
 # %%
 class MixtureOfSoftmaxesHead(nn.Module):
-    """h [batch, d_model] → probabilidades [batch, d_vocab], mistura de K softmaxes."""
+    """h [batch, d_model] → log-probabilidades [batch, d_vocab] de uma mistura de K softmaxes."""
 
     def __init__(self, d_model: int, d_vocab: int, n_components: int):
         super().__init__()
@@ -623,14 +645,15 @@ class MixtureOfSoftmaxesHead(nn.Module):
         self.b_U = nn.Parameter(torch.zeros(d_vocab))
 
     def forward(self, h):
-        prior = torch.softmax(h @ self.W_prior, dim=-1)  # [batch, K]
-        h_k = torch.tanh(torch.einsum("bd,kde->bke", h, self.W_proj))  # [batch, K, d_model]
-        probs_k = torch.softmax(h_k @ self.W_U + self.b_U, dim=-1)  # [batch, K, d_vocab]
-        return (prior[:, :, None] * probs_k).sum(dim=1)  # [batch, d_vocab]
+        # No espaço dos logs: log p = log Σ_k exp(log π_k + log p_k), estável com logsumexp.
+        log_prior = torch.log_softmax(h @ self.W_prior, dim=-1)  # [batch, K]
+        h_k = torch.tanh(torch.stack([h @ W for W in self.W_proj], dim=-2))  # [batch, K, d_model]
+        log_p_k = torch.log_softmax(h_k @ self.W_U + self.b_U, dim=-1)  # [batch, K, d_vocab]
+        return torch.logsumexp(log_prior.unsqueeze(-1) + log_p_k, dim=-2)  # [batch, d_vocab]
 
 
 mos_head = MixtureOfSoftmaxesHead(d_model, d_vocab, n_components=3)
-mos_out = mos_head(torch.randn(5, d_model))
+mos_out = mos_head(torch.randn(5, d_model)).exp()
 print("parâmetros da MoS com K=3:", n_params(mos_head))
 print("saída:", tuple(mos_out.shape), "| cada linha soma 1:", torch.allclose(mos_out.sum(-1), torch.ones(5)))
 
@@ -644,23 +667,39 @@ print("saída:", tuple(mos_out.shape), "| cada linha soma 1:", torch.allclose(mo
 #
 # Por que misturar? Empilhe as log-probabilidades de `N` contextos numa matriz
 # `[N, d_vocab]`. Com uma cabeça linear, os logits são `X W_U + b_U` com `X`
-# de formato `[N, d_model]`: uma matriz de posto no máximo `d_model + 1`.
-# Subtrair o log-soma-exp de cada linha soma no máximo mais 1. Então:
+# de formato `[N, d_model]`: uma matriz de posto no máximo `d_model + 1` (o `+ 1` é o
+# viés, uma linha igual para todos). Subtrair o log-soma-exp de cada linha soma no
+# máximo mais 1: $\operatorname{posto}(\log P) \le d_{\text{model}} + 2$, não importa
+# quantos contextos, nem o tamanho do vocabulário.
 #
-# $$\operatorname{posto}(\log P) \le d_{\text{model}} + 2,$$
+# No nosso modelo o limite é ainda 1 menor. `X` sai da LayerNorm final: antes de `w` e
+# `b`, cada linha foi centrada (soma 0), então as linhas vivem num subespaço de dimensão
+# `d_model − 1`; `* w + b` só move esse subespaço. Com isso, `X W_U + b_U` tem posto no
+# máximo `(d_model − 1) + 1`, e
 #
-# não importa quantos contextos, nem o tamanho do vocabulário. Conferindo no
-# nosso modelo, com as 4 × 32 = 128 posições da seção 3:
+# $$\operatorname{posto}(\log P) \le d_{\text{model}} + 1 = 65.$$
+#
+# ✍️ **Preveja:** com 128 contextos e 260 tokens, o posto medido fica em 65, ou passa?
+#
+# Para medir um posto é preciso separar zero de ruído: refazemos a LN final em float64 (a
+# partir do resíduo guardado) e contamos os valores singulares acima de uma tolerância
+# relativa de 1e-10. Em float32 o ruído de arredondamento da LN (~1e-7 relativo) ficaria
+# acima dessa tolerância e "criaria" uma direção a mais.
 
 # %%
-X = data_cache["ln_final.hook_normalized"] * model.ln_final.w + model.ln_final.b  # [4, 32, d_model]
-X = X.reshape(-1, d_model).double()
+resid64 = data_cache["resid_post", cfg.n_layers - 1].reshape(-1, d_model).double()  # [128, d_model]
+ln = model.ln_final
+X = F.layer_norm(resid64, (d_model,), ln.w.double(), ln.b.double(), ln.eps)
 log_P = torch.log_softmax(X @ model.W_U.double() + model.b_U.double(), dim=-1)  # [128, d_vocab]
-print("log P:", tuple(log_P.shape), "| posto:", torch.linalg.matrix_rank(log_P).item(),
-      "| d_model + 2 =", d_model + 2)
+sv = torch.linalg.svdvals(log_P)
+rank = int((sv > 1e-10 * sv[0]).sum())
+print("log P:", tuple(log_P.shape), "| posto (tolerância 1e-10·σ_max):", rank)
+print("posto = d_model + 1 = 65:", "✅" if rank == d_model + 1 else "❌")
+print("o 66º valor singular é ruído (< 1e-12·σ_max):", "✅" if sv[d_model + 1] < 1e-12 * sv[0] else "❌",
+      "| o 65º é de verdade (> 1e-6·σ_max):", "✅" if sv[d_model] > 1e-6 * sv[0] else "❌")
 
 # %% [markdown]
-# 128 contextos, 260 tokens, e mesmo assim posto 66. Se as distribuições
+# 128 contextos, 260 tokens, e mesmo assim posto 65. Se as distribuições
 # verdadeiras de muitos contextos precisarem de posto maior (a hipótese de
 # Yang et al. para a língua natural), uma cabeça linear **não consegue**
 # representá-las exatamente, por maior que seja o resto da rede.
@@ -682,9 +721,9 @@ with torch.no_grad():
     W, b = torch.randn(small_d, small_vocab, dtype=torch.float64), torch.randn(small_vocab, dtype=torch.float64)
     linear_probs = torch.softmax(H @ W + b, dim=-1)
     hidden_probs = torch.softmax(HiddenLayerHead(small_d, small_d, small_vocab).double()(H), dim=-1)
-    mixture_probs = MixtureOfSoftmaxesHead(small_d, small_vocab, n_components=3).double()(H)
+    mixture_probs = MixtureOfSoftmaxesHead(small_d, small_vocab, n_components=3).double()(H).exp()
 
-print(f"limite de uma cabeça linear: d + 2 = {small_d + 2}")
+print(f"limite de uma cabeça linear com viés (sem LayerNorm): d + 2 = {small_d + 2}")
 print("posto de log P, cabeça linear:                 ", log_rank(linear_probs))
 print("posto de log P, camada escondida de largura 4: ", log_rank(hidden_probs))
 print("posto de log P, mistura de 3 softmaxes:        ", log_rank(mixture_probs))
@@ -707,9 +746,11 @@ print("posto de log P, mistura de 3 softmaxes:        ", log_rank(mixture_probs)
 # - Softmax estável: subtraia o máximo **de cada linha** (`dim=-1, keepdim=True`); log-softmax com log-soma-exp.
 # - Entropia cruzada = `-log p(token certo)`; a posição `p` prevê o token `p + 1`.
 # - Temperatura divide os logits **antes** do softmax; não muda o `argmax`.
-# - Gulosa = `argmax`; amostragem com `torch.Generator` semeado é reproduzível; top-k corta a cauda com `-inf`.
+# - Gulosa = `argmax`; amostragem com semente fixa é reproduzível; top-k corta a cauda com `-inf`.
 # - Pesos amarrados: `W_U = W_Eᵀ`, economizam `d_vocab × d_model` parâmetros.
-# - Uma cabeça linear limita o posto de `log P` a `d_model + 2`; a mistura de softmaxes não tem esse limite.
+# - Uma cabeça linear limita o posto de `log P` a `d_model + 2` (com viés), `d_model + 1 = 65` depois da
+#   LayerNorm final (medido em float64); a mistura de softmaxes não tem esse limite.
+# - O "ótimo" da gramática é um piso só em média: numa posição, o modelo pode ganhar dele.
 #
 # **Próximo passo:** `exercises/01_softmax_e_cabeca_lm.ipynb`, onde você
 # implementa cada uma dessas peças. Depois, o notebook 02 aprofunda os pesos

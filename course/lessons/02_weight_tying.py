@@ -33,6 +33,7 @@ setup()
 import torch
 
 from course_lib import PtGrammar, load_metadata, load_pretrained
+from course_lib.lens import logit_lens
 from course_lib.plots import plot_circuit
 from course_lib.recipes import EVAL_SEED, lm_eval_tokens
 
@@ -77,7 +78,8 @@ h = cache["unembed.hook_in"][0, -1]  # [d_model], última posição
 
 logits_by_hand = h @ tied.W_E.T + tied.b_U  # [d_vocab]
 print("formato de h:", tuple(h.shape), "-> logits:", tuple(logits_by_hand.shape))
-print("maior diferença para os logits do modelo:", f"{(logits_by_hand - logits[0, -1]).abs().max().item():.1e}")
+error = (logits_by_hand - logits[0, -1]).abs().max().item()
+print("igual aos logits do modelo (erro < 1e-4):", "✅" if error < 1e-4 else "❌")
 
 probs = logits_by_hand.softmax(-1)
 top = probs.topk(5)
@@ -300,10 +302,49 @@ with torch.no_grad():
 # %%
 direct_tied = tied.W_E.detach() @ tied.W_U.detach()  # [d_vocab, d_vocab]
 direct_untied = untied.W_E.detach() @ untied.W_U.detach()
-print("modelo amarrado:     max |M − Mᵀ| =", f"{(direct_tied - direct_tied.T).abs().max().item():.2e}")
+print("modelo amarrado:     max |M − Mᵀ| < 1e-6:", "✅" if (direct_tied - direct_tied.T).abs().max() < 1e-6 else "❌")
 print("modelo não amarrado: max |M − Mᵀ| =", f"{(direct_untied - direct_untied.T).abs().max().item():.2f}")
 
 # %% [markdown]
+# Duas ressalvas sobre esse "caminho direto". Primeiro, ele também tem a posição: o que
+# entra no fluxo residual na posição $p$ é $W_E[a] + W_{pos}[p]$, então o caminho direto
+# de verdade soma $W_{pos}[p]\,W_U$, um termo que depende da posição mas não do token
+# atual (um viés por posição). Ele não mexe na simetria de $W_E W_E^\top$. Qual o tamanho
+# dele perto do termo do token?
+
+# %%
+with torch.no_grad():
+    token_part = tied.W_E @ tied.W_U  # [d_vocab, d_vocab]
+    pos_part = tied.W_pos @ tied.W_U  # [n_ctx, d_vocab]: o que cada posição soma aos logits
+print(f"desvio padrão dos logits do termo do token  W_E W_U:   {token_part.std():.2f}")
+print(f"desvio padrão dos logits do termo da posição W_pos W_U: {pos_part.std():.2f}")
+
+# %% [markdown]
+# Neste modelo o termo da posição é cerca de um quinto do termo do token (desvio padrão
+# 0,05 contra 0,28): pequeno, mas não zero. Daqui em diante o "caminho direto" é só o do
+# token, $W_E W_U + b_U$, e vale lembrar que ele deixa esse termo de fora.
+#
+# Segundo, uma leitura comum (e a de um dos textos-fonte) é que, amarrado, o desembedding
+# é "o inverso" do embedding: ler $W_E^\top$ desfaria $W_E$. Se fosse, $W_E W_E^\top$ seria a
+# identidade e o caminho direto preveria sempre o próprio token com folga. Medindo (em
+# float64, para o posto não contar ruído de float32):
+
+# %%
+with torch.no_grad():
+    G = tied.W_E.double() @ tied.W_E.double().T  # [d_vocab, d_vocab]
+    identity = torch.eye(G.shape[0], dtype=torch.float64)
+    off_diag = G - torch.diag(G.diag())
+print(f"diagonal (‖W_E[a]‖²): mín {G.diag().min():.2f}, máx {G.diag().max():.2f} (na identidade: 1)")
+print(f"fora da diagonal: média de |G[a, b]| = {off_diag.abs().mean():.2f} (na identidade: 0)")
+print(f"‖G − I‖ / ‖I‖ = {(G - identity).norm() / identity.norm():.2f}")
+print(f"posto de G: {torch.linalg.matrix_rank(G).item()} de {G.shape[0]} (no máximo d_model = {tied.cfg.d_model})")
+print(f"linhas em que o maior valor é o da diagonal: {(G.argmax(-1) == torch.arange(G.shape[0])).double().mean():.0%}")
+
+# %% [markdown]
+# $W_E$ tem 260 linhas em 64 dimensões: não há como ser inversível, e $W_E W_E^\top$ tem
+# posto 64, longe da identidade 260 × 260. O que vale é mais fraco: cada token tem um
+# produto escalar grande consigo mesmo, mas outros tokens parecidos também.
+#
 # E com o viés? $b_U[b]$ depende só do token de saída, então a diferença entre as duas
 # direções fica $\text{logit}(b\mid a) - \text{logit}(a\mid b) = b_U[b] - b_U[a]$: uma
 # "popularidade" de cada token, a mesma depois de qualquer palavra. Conferindo para
@@ -410,30 +451,80 @@ for name, full in (("amarrado", full_tied), ("não amarrado", full_untied)):
 
 # %% [markdown]
 # O modelo amarrado inteiro é bem assimétrico e acerta o bigrama "o → substantivo": as
-# camadas fazem o papel que o caminho direto não pode fazer. Qual camada? Um palpite
-# natural é o primeiro MLP, que vê o token atual e escreve de volta no fluxo residual —
-# um "segundo embedding" que já não precisa ser simétrico. Testamos zerando a saída de
-# cada componente (com um gancho) e olhando de novo a previsão depois de "o":
+# camadas fazem o papel que o caminho direto não pode fazer. Onde? Um palpite natural é o
+# primeiro MLP, que vê o token atual e escreve de volta no fluxo residual. Três cuidados
+# para que o teste seja uma medida e não uma anedota:
+#
+# 1. **Ablação pela média**, não por zero: zerar uma saída põe o resíduo num lugar onde o
+#    modelo nunca esteve; trocar pela média (no texto de avaliação) tira só a informação
+#    que varia de token para token.
+# 2. **Especificidade**: o bigrama "artigo → substantivo" mora nas posições cujo token atual
+#    é um artigo. Medimos o aumento da perda nelas **e** no resto; um componente "do
+#    bigrama" deveria pesar muito mais nas primeiras.
+# 3. **Controle**: a mesma ablação no modelo **não** amarrado. Se o MLP 0 só importa por
+#    causa do amarramento, o não amarrado (cujo caminho direto já sabe o bigrama) deveria
+#    sofrer bem menos.
+#
+# ✍️ **Preveja:** no modelo não amarrado, ablar o MLP 0 pela média dói menos que no
+# amarrado?
 
 # %%
-def zero_output(x, hook):
-    return torch.zeros_like(x)
+articles = torch.tensor([tokenizer.to_single_token(w) for w in ["o", "a", "os", "as", "um", "uma", "uns", "umas"]])
+after_article = torch.isin(eval_tokens[:, :-1], articles)  # [seq, pos-1]: o token atual é um artigo
 
 
-for hook_name in (None, "blocks.0.hook_attn_out", "blocks.0.hook_mlp_out", "blocks.1.hook_attn_out", "blocks.1.hook_mlp_out"):
-    hooks = [] if hook_name is None else [(hook_name, zero_output)]
-    with torch.no_grad(), tied.hooks(hooks):
-        after_o = tied(pairs[o_id : o_id + 1])[0, -1]
-    label = "nada zerado" if hook_name is None else f"zerando {hook_name}"
-    print(f"{label:>32}: P(gato | o) = {after_o.softmax(-1)[gato_id]:.4f}, "
-          f"top-3 = {tokenizer.to_str_tokens(after_o.topk(3).indices.tolist())}")
+def per_token_loss(model, hooks=()):
+    with torch.no_grad(), model.hooks(list(hooks)):
+        log_probs = model(eval_tokens).log_softmax(-1)
+    return -log_probs[:, :-1].gather(-1, eval_tokens[:, 1:, None])[..., 0]  # [seq, pos-1]
+
+
+print(f"{after_article.float().mean():.0%} das posições têm um artigo como token atual")
+print(f"{'modelo':>13} {'componente':>22} {'ablação':>8} {'Δ perda após artigo':>20} {'Δ perda no resto':>17}")
+for name, model in (("amarrado", tied), ("não amarrado", untied)):
+    _, eval_cache = model.run_with_cache(eval_tokens)
+    base = per_token_loss(model)
+    for hook_name in ("blocks.0.hook_mlp_out", "blocks.0.hook_attn_out", "blocks.1.hook_mlp_out"):
+        mean = eval_cache[hook_name].mean(dim=(0, 1))
+        for kind, fn in (("média", lambda x, hook, m=mean: m.expand_as(x)), ("zero", lambda x, hook: torch.zeros_like(x))):
+            delta = per_token_loss(model, [(hook_name, fn)]) - base
+            print(f"{name:>13} {hook_name:>22} {kind:>8} {delta[after_article].mean():>20.2f} {delta[~after_article].mean():>17.2f}")
+print(f"referência: a perda uniforme é ln(260) = {torch.log(torch.tensor(260.0)):.2f}")
 
 # %% [markdown]
-# Só zerar o MLP da camada 0 destrói o bigrama: sem ele, o modelo amarrado volta a
-# apostar em artigos depois de "o", como o caminho direto. O amarramento não impede o
-# modelo de aprender bigramas de mão única; ele o obriga a gastar parte das camadas
-# nisso. Para quem interpreta, a lição é prática: num modelo amarrado, ler "o que o
-# embedding prevê" pelo caminho direto dá uma resposta enganosa.
+# O que a tabela mostra, e só isso:
+#
+# - Ablar o MLP 0 pela média destrói o modelo **inteiro**, nos dois modelos: a perda sobe
+#   uns 8 nats depois de artigos e uns 4 a 5 no resto, e termina pior que o chute
+#   uniforme. Não é um efeito específico do bigrama.
+# - O controle não amarrado sofre **o mesmo** (8,10 depois de artigos contra 8,18 no
+#   amarrado). O MLP 0 é essencial nos dois; o amarramento não é o que o torna
+#   essencial. (A ablação por zero até "salva" o não amarrado depois de artigos, 2,00:
+#   mais uma razão para não confiar em ablação por zero.)
+# - Os outros componentes da tabela pesam uma fração de nat.
+#
+# Então a frase "o amarramento obriga o MLP 0 a fazer o bigrama" não se sustenta com esta
+# medida. Uma medida mais direta de **onde** o bigrama aparece é a lente de logits (lição
+# 03) nas sequências "`<bos>` a": a entropia cruzada da previsão contra a tabela de
+# bigramas verdadeira, lida antes do bloco 0 (`0_pre`, o embedding) e depois dele
+# (`1_pre`).
+
+# %%
+weights = counts.sum(-1) / counts.sum()  # quanto cada token atual aparece
+for name, model in (("amarrado", tied), ("não amarrado", untied)):
+    lens_logits, lens_labels = logit_lens(model, pairs)
+    ce = [(weights * -(bigram * lens_logits[k, :, -1].log_softmax(-1)).sum(-1)).sum().item()
+          for k in range(len(lens_labels))]
+    print(f"{name:>13}: " + ", ".join(f"{label} {value:.2f}" for label, value in zip(lens_labels, ce)))
+entropy = (weights * -(bigram * bigram.clamp_min(1e-30).log()).sum(-1)).sum().item()
+print(f"piso (a entropia da própria tabela de bigramas): {entropy:.2f}")
+
+# %% [markdown]
+# Lido direto do embedding (`0_pre`), o modelo amarrado está longe do bigrama (10,76
+# nats, a simetria de $W_E W_E^\top$), e o não amarrado já está a meio caminho (5,07).
+# Depois do bloco 0 os dois chegam perto do que têm no fim. Isto é compatível com "o bloco
+# 0 escreve o bigrama no modelo amarrado", mas não separa atenção de MLP nem prova causa:
+# para isso faltaria uma intervenção específica, como a das lições 05 e 08.
 #
 # Um detalhe: entre o fluxo residual e $W_U$ há a LayerNorm final, que centra e reescala o
 # vetor (e multiplica por um peso por dimensão). Ela faz parte do caminho direto de
@@ -461,8 +552,11 @@ with torch.no_grad():
 # - Cada logit é o produto escalar de $h$ com o embedding de um token: depende do ângulo
 #   **e** do comprimento do embedding.
 # - O caminho direto amarrado $W_E W_E^\top$ é simétrico; ele não representa regras de
-#   mão única como "o → gato" e tende a prever a repetição do token. O modelo amarrado
-#   compensa com as camadas (aqui, com o MLP da camada 0).
+#   mão única como "o → gato" e tende a prever a repetição do token; $W_E W_E^\top$ também
+#   não é a identidade (posto 64 de 260). O modelo amarrado inteiro aprende o bigrama: a
+#   lente mostra-o depois do bloco 0. O MLP 0 é essencial nos **dois** modelos (ablação pela
+#   média: +8 nats depois de artigos, +4 a 5 no resto), então ela não diz que o amarramento
+#   "obriga" o MLP 0 a nada.
 #
 # **Correções ao texto-fonte** (todas verificadas acima por código):
 #
@@ -474,6 +568,7 @@ with torch.no_grad():
 # | $E_i$ é "a i-ésima coluna de E" | é a $i$-ésima **linha** |
 # | o logit "mede a similaridade" | é um produto escalar: cosseno × normas |
 # | o amarramento regulariza e melhora a generalização | neste experimento, perdas iguais até a 4ª casa |
+# | o desembedding amarrado é "o inverso" do embedding | $W_E W_E^\top$ tem posto 64 de 260 e está longe da identidade |
 #
 # No notebook de exercícios você vai implementar a contagem de parâmetros, a cabeça
 # amarrada, a matriz do caminho direto, a medida de assimetria e os escores de cosseno.

@@ -30,6 +30,7 @@ setup()
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 from course_lib import AGREEMENT_TESTS, PtGrammar, load_pretrained
 from course_lib.lens import lens_top_k, logit_lens, target_rank_per_layer
@@ -72,36 +73,30 @@ print("formato da pilha:", tuple(resid_stack.shape), " [ponto de leitura, batch,
 # com média e variância (a enviesada, dividindo por `d_model`) calculadas sobre o eixo
 # `d_model` de cada vetor. A lente aplica **exatamente essa função** a cada resíduo
 # intermediário, recalculando a média e a escala de cada um como se ele fosse o final.
+# Escrever essa conta é o primeiro exercício deste tema; aqui usamos a versão da
+# biblioteca, `course_lib.lens.logit_lens`, que devolve os logits da lente em cada ponto
+# de leitura.
 
 # %%
-ln = model.ln_final
-
-
-def final_ln(x):
-    """LayerNorm final aplicada a x [..., d_model], com a média e a escala do próprio x."""
-    centered = x - x.mean(dim=-1, keepdim=True)
-    scale = (centered.pow(2).mean(dim=-1, keepdim=True) + ln.eps).sqrt()
-    return centered / scale * ln.w + ln.b
-
-
 with torch.no_grad():
-    lens_logits = final_ln(resid_stack) @ model.W_U + model.b_U  # [ponto, batch, pos, d_vocab]
-lens_probs = lens_logits.softmax(dim=-1)
-print("formato dos logits da lente:", tuple(lens_logits.shape))
+    lens_logits, lens_labels = logit_lens(model, cache)  # [ponto, batch, pos, d_vocab]
+lens_probs = torch.softmax(lens_logits, -1)
+print("formato dos logits da lente:", tuple(lens_logits.shape), "| rótulos:", lens_labels)
 
 # %% [markdown]
 # Primeiro teste de sanidade: na última linha (`final_post`) a lente **é** o modelo. A
-# diferença para os logits de verdade tem de ser só arredondamento. E a nossa conta deve
-# bater com `course_lib.lens.logit_lens`, que faz a mesma coisa.
+# diferença para os logits de verdade tem de ser só arredondamento de float32.
 
 # %%
-print("final_post vs logits do modelo:", f"{(lens_logits[-1] - model_logits).abs().max().item():.1e}")
-library_logits, _ = logit_lens(model, cache)
-print("nossa lente vs course_lib.lens:", f"{(lens_logits - library_logits).abs().max().item():.1e}")
+final_error = (lens_logits[-1] - model_logits).abs().max().item()
+print("final_post = logits do modelo (erro < 1e-4):", "✅" if final_error < 1e-4 else "❌")
 
 # %% [markdown]
 # Agora a leitura: para a **última** posição ("viram"), o que cada ponto do modelo
 # preveria como próxima palavra?
+#
+# ✍️ **Preveja:** depois de uma só camada (`1_pre`), a lente já prevê um verbo depois de
+# "viram"?
 
 # %%
 for label, probs in zip(labels, lens_probs[:, 0, -1]):
@@ -121,7 +116,8 @@ for label, probs in zip(labels, lens_probs[:, 0, -1]):
 sentence = "o gato que os meninos viram dorme sozinho ."
 probs_top, ids_top, lens_labels = lens_top_k(model, model.to_tokens(sentence), k=1)
 top_words = [[tokenizer.to_str_tokens([int(i)])[0] for i in row[:, 0]] for row in ids_top]
-plot_logit_lens(probs_top[:, :, 0], top_words, model.to_str_tokens(sentence), layer_labels=lens_labels,
+pos_labels = [f"{i}:{t}" for i, t in enumerate(model.to_str_tokens(sentence))]  # rótulos pos:token
+plot_logit_lens(probs_top[:, :, 0], top_words, pos_labels, layer_labels=lens_labels,
                 title="Lente de logits do modelo lm")
 
 # %% [markdown]
@@ -299,9 +295,10 @@ with torch.no_grad():
 
 
 def kl_from_final(lens):
-    log_p_final = eval_lens[-1].log_softmax(-1)
-    log_q = lens.log_softmax(-1)
-    return (log_p_final.exp() * (log_p_final - log_q)).sum(-1).mean(dim=(1, 2))
+    """KL(P_final ‖ P_k) média nas posições, com a função pronta do PyTorch."""
+    log_p_final = eval_lens[-1].log_softmax(-1).expand_as(lens)
+    kl = F.kl_div(lens.log_softmax(-1), log_p_final, log_target=True, reduction="none")
+    return kl.sum(-1).mean(dim=(1, 2))
 
 
 kl_ln, kl_no_ln = kl_from_final(eval_lens), kl_from_final(eval_no_ln)
@@ -329,6 +326,81 @@ for i, label in enumerate(eval_labels):
 #   modelo pode ter a informação antes, numa forma que $W_U$ não lê.
 
 # %% [markdown]
+# ## 7. A variante do TransformerLens: a escala do resíduo final para todos
+#
+# Quem segue para o TransformerLens (e para o ARENA) vai encontrar
+# `cache.accumulated_resid(apply_ln=True)`. Lá, essa chamada **não** recalcula a escala
+# de cada resíduo: ela divide todos pela escala do resíduo **final** (a guardada em
+# `ln_final.hook_scale`). É a versão linear da lente: a soma das lentes de dois
+# componentes é a lente da soma, o que serve para atribuir logits a componentes (seção 8).
+# Mas é outra pergunta, e a verificação do exercício `03.logit_lens` a recusa como
+# resposta para a lente de nostalgebraist. (No `course_lib`, `accumulated_resid(apply_ln=True)`
+# recalcula a escala; a versão linear é `logit_lens(..., recompute_ln=False)`.)
+#
+# ✍️ **Preveja:** com a escala final, a KL de `0_pre` sobe ou desce? (A norma do resíduo
+# cresce camada a camada; a seção 4 mostrou quanto.)
+
+# %%
+with torch.no_grad():
+    eval_frozen, _ = logit_lens(model, eval_tokens, recompute_ln=False)
+kl_frozen = kl_from_final(eval_frozen)
+print(f"{'ponto':>10} {'KL, escala própria':>19} {'KL, escala final (TL)':>22}")
+for i, label in enumerate(eval_labels):
+    print(f"{label:>10} {kl_ln[i]:19.3f} {kl_frozen[i]:22.3f}")
+
+# %% [markdown]
+# As duas coincidem na última linha (lá a escala própria **é** a final) e quase coincidem
+# em `2_pre`; em `0_pre`, onde o resíduo é bem mais curto que o final, dividir pela escala
+# final achata os logits e a KL mais que dobra. Ao comparar números deste curso com os de
+# um notebook do TransformerLens, confira qual das duas lentes está em jogo.
+
+# %% [markdown]
+# ## 8. A lente por componente: o que cada atenção e cada MLP escreve
+#
+# O resíduo final é uma soma: embedding, embedding posicional e a saída de cada atenção e
+# de cada MLP (`cache.decompose_resid`). Com a escala final congelada, a cabeça do modelo
+# é afim, então cada parcela tem a sua contribuição para os logits, e elas somam
+# exatamente aos logits do modelo (menos uma constante, `cache.logit_offset()`). Medimos,
+# em "o gato que os meninos viram", quanto cada componente empurra a diferença
+# logit(dorme) − logit(dormem), e que tokens cada um mais promove; como controle, a mesma
+# conta em "o menino", onde não há substantivo de outro número no caminho.
+#
+# ✍️ **Preveja:** que componente empurra para o lado **errado** (o plural de "meninos")
+# na frase relativa? Um da camada 0, 1 ou 2?
+
+# %%
+def component_table(prompt_c, good_c, bad_c):
+    toks = model.to_tokens(prompt_c)
+    with torch.no_grad():
+        logits_c, cache_c = model.run_with_cache(toks)
+    parts, part_labels = cache_c.decompose_resid(return_labels=True)  # [componente, batch, pos, d_model]
+    g, b = tokenizer.to_single_token(good_c), tokenizer.to_single_token(bad_c)
+    attrs = cache_c.logit_attrs(parts, g, b)[:, 0, -1]  # [componente]
+    offset = cache_c.logit_offset()[g] - cache_c.logit_offset()[b]
+    model_diff = logits_c[0, -1, g] - logits_c[0, -1, b]
+    pushed = cache_c.apply_ln_to_stack(parts)[:, 0, -1] @ model.W_U  # [componente, d_vocab]
+    return part_labels, attrs, pushed, (attrs.sum() + offset - model_diff).abs().item(), model_diff.item()
+
+
+tables = {p_: component_table(p_, "dorme", "dormem") for p_ in ("o gato que os meninos viram", "o menino")}
+for p_, (part_labels, attrs, pushed, error, model_diff) in tables.items():
+    print(f"'{p_} ___': logit(dorme) − logit(dormem) do modelo = {model_diff:.2f}; "
+          f"soma das parcelas + constante = modelo (erro < 1e-4): {'✅' if error < 1e-4 else '❌'}")
+    for label, a, row in zip(part_labels, attrs.tolist(), pushed):
+        print(f"   {label:>12} {a:+6.2f}   promove: {', '.join(tokenizer.to_str_tokens(row.topk(3).indices.tolist()))}")
+
+# %% [markdown]
+# Na frase relativa, o MLP da camada 0 é a única parcela que empurra para "dormem"
+# (−0,37) e promove artigos ("a", "as", "os"): ele ainda lê "viram" como um verbo que abre
+# um objeto. A virada vem da camada 1 (atenção +1,35 e MLP +2,35), e o MLP da camada 2
+# soma mais +3,92. No controle "o menino", o mesmo MLP 0 dá a maior parcela a favor de
+# "dorme" (+3,37) e a atenção da camada 1 quase não contribui (+0,08): a atenção da camada
+# 1 só trabalha quando o sujeito está longe. É o que a lente da seção 5 sugeria ("a camada
+# 1 corrige o número"), agora com a parcela de cada componente. Ainda não é uma prova
+# causal: uma parcela grande pode ser compensada por outra, e só uma intervenção (ablação,
+# patching; lições 05 e 08) diz o que acontece sem ela.
+
+# %% [markdown]
 # ## Resumo
 #
 # - Lente de logits = aplicar a cabeça do modelo (LayerNorm final com a escala de cada
@@ -339,6 +411,11 @@ for i, label in enumerate(eval_labels):
 # - No `lm`, a lente mostra a concordância em orações relativas sendo **corrigida** na
 #   camada 1, depois de a camada 0 favorecer o número do substantivo mais próximo
 #   (em três das cinco relativas com verbo; numa delas por pouco).
+# - A variante do TransformerLens (`accumulated_resid(apply_ln=True)`) usa a escala do
+#   resíduo final em todas as linhas: é linear, boa para atribuir, mas em `0_pre` dá KL
+#   2,690 contra 1,123 da lente de escala própria.
+# - A lente por componente separa o resíduo em parcelas que somam aos logits: na frase
+#   relativa, o MLP 0 puxa para o plural (−0,37) e a camada 1 (+1,35 e +2,35) vira o jogo.
 #
 # **Correções ao texto-fonte** (verificadas acima por código):
 #

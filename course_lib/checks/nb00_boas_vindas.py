@@ -191,3 +191,123 @@ register(
         ],
     )
 )
+
+
+# ============================================================================ investigações (00.find_*)
+# A resposta é uma descoberta, (camada, cabeça). O gabarito devolve o escore de TODAS as
+# cabeças no modelo e no texto do caso; `_head_finding` aceita qualquer cabeça cujo escore
+# fique a até MARGIN do maior (empates técnicos valem), e recusa as outras dizendo o que medir.
+MARGIN = 0.03
+
+
+def _head_finding(what: str, how: str):
+    def compare(expected, got):
+        if type(expected) in (list, tuple):  # comparação entre duas respostas (erros conhecidos)
+            return None if type(got) in (list, tuple) and list(got) == list(expected) else "respostas diferentes"
+        n_layers, n_heads = expected.shape
+        if type(got) not in (list, tuple) or len(got) != 2 or not all(type(v) is int for v in got):
+            return (f"saída: esperada uma tupla (camada, cabeça) de dois int; obtido {got!r} "
+                    "(use int(...) para converter um tensor de 1 elemento)")
+        layer, head = got
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            return f"saída: ({layer}, {head}) não existe neste modelo ({n_layers} camadas × {n_heads} cabeças)"
+        score, best = float(expected[layer, head]), float(expected.max())
+        if score >= best - MARGIN:
+            return None
+        return (f"a cabeça {layer}.{head} tem {what} {score:.2f}, mas há cabeças neste modelo com escore "
+                f"bem maior (mais de {MARGIN} acima). Meça {how} para CADA cabeça (todas as camadas) e "
+                "escolha a de maior escore.")
+    return compare
+
+
+def _prev_scores(model, tokens):
+    from course_lib.detectors import previous_token_scores
+
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    return previous_token_scores(cache)
+
+
+def _bos_scores(model, tokens):
+    from course_lib.detectors import first_token_scores
+
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    return first_token_scores(cache)
+
+
+def _argmax_head(scores):
+    flat = int(scores.argmax())
+    return (flat // scores.shape[1], flat % scores.shape[1])
+
+
+def _diag_scores(model, tokens, offset):
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+    pats = torch.stack([cache["pattern", l][0] for l in range(model.cfg.n_layers)])  # [L, H, q, k]
+    return pats.diagonal(offset=-offset, dim1=-2, dim2=-1)[..., 1 - min(offset, 1):].mean(-1)
+
+
+def _grammar_tokens(gen, n_ctx=32):
+    from course_lib import PtGrammar
+
+    return PtGrammar().make_dataset(1, n_ctx, seed=int(torch.randint(0, 10_000, (1,), generator=gen)))
+
+
+def _repeated_tokens(gen, d_vocab=64, n=20):
+    x = torch.randint(1, d_vocab, (1, n), generator=gen)
+    return torch.cat([torch.zeros(1, 1, dtype=torch.long), x, x], dim=1)
+
+
+def _prev_cases(gen):
+    return [Case((ModelRef("lm"), _grammar_tokens(gen)), description="modelo 'lm', 32 tokens de texto da gramática")]
+
+
+def _prev_hidden(gen):
+    return [
+        Case((ModelRef("lm"), _grammar_tokens(gen)), description="modelo 'lm', outro texto da gramática"),
+        Case((ModelRef("lm_untied"), _grammar_tokens(gen)), description="modelo 'lm_untied', texto da gramática"),
+        Case((ModelRef("induction"), _repeated_tokens(gen)), description="modelo 'induction', tokens aleatórios repetidos"),
+    ]
+
+
+def _bos_cases(gen):
+    return [Case((ModelRef("lm_tied"), _grammar_tokens(gen)), description="modelo 'lm_tied', 32 tokens de texto da gramática")]
+
+
+def _bos_hidden(gen):
+    return [
+        Case((ModelRef("lm_tied"), _grammar_tokens(gen)), description="modelo 'lm_tied', outro texto da gramática"),
+        Case((ModelRef("induction"), _repeated_tokens(gen)), description="modelo 'induction', tokens aleatórios repetidos"),
+    ]
+
+
+register(
+    Exercise(
+        id="00.find_previous_token_head",
+        func_name="find_previous_token_head",
+        reference=_prev_scores,
+        make_cases=_prev_cases,
+        make_hidden_cases=_prev_hidden,
+        points=2,
+        compare=_head_finding("escore de token anterior",
+                              "a atenção média de cada posição de destino q ≥ 1 na posição de origem q − 1"),
+        known_mistakes=[
+            ("mediu a atenção no PRÓPRIO token (a diagonal principal); o token anterior é a diagonal logo abaixo",
+             lambda m, t: _argmax_head(_diag_scores(m, t, 0))),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="00.find_bos_head",
+        func_name="find_bos_head",
+        reference=_bos_scores,
+        make_cases=_bos_cases,
+        make_hidden_cases=_bos_hidden,
+        points=2,
+        compare=_head_finding("escore de BOS", "a atenção média das posições de destino q ≥ 1 na posição de origem 0"),
+        known_mistakes=[
+            ("mediu a atenção no token anterior; a cabeça de BOS olha para a posição 0 (a coluna 0 do padrão)",
+             lambda m, t: _argmax_head(_prev_scores(m, t))),
+        ],
+    )
+)

@@ -15,6 +15,8 @@ Exercícios:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from course_lib.checks import Case, Exercise, register
@@ -36,6 +38,11 @@ def _softmax_sem_max(x):
 def _softmax_eixo0(x):
     s = (x - x.max(dim=0, keepdim=True).values).exp()
     return s / s.sum(0, keepdim=True)
+
+
+def _softmax_dim1(x):
+    s = (x - x.max(dim=1, keepdim=True).values).exp()
+    return s / s.sum(1, keepdim=True)
 
 
 def _softmax_max_global(x):
@@ -77,8 +84,12 @@ register(
             ("subtraiu o máximo GLOBAL do tensor; subtraia o máximo de cada linha (keepdim=True)",
              _softmax_max_global),
             ("softmax sobre o eixo errado (dim=0); o vocabulário é o último eixo (dim=-1)", _softmax_eixo0),
+            ("softmax sobre dim=1: só coincide com o último eixo quando a entrada tem 2 eixos; "
+             "com [batch, pos, d_vocab] o vocabulário é dim=-1", _softmax_dim1),
             ("esqueceu de dividir pela soma: as probabilidades precisam somar 1", _softmax_sem_normalizar),
         ],
+        forbidden={"softmax": "o exercício é escrever o softmax; torch.softmax, F.softmax e Tensor.softmax "
+                              "fazem a conta por você"},
     )
 )
 
@@ -127,6 +138,11 @@ register(
             ("só subtraiu o máximo; falta subtrair log(Σ exp(x - max))", _logsm_sem_lse),
             ("log-softmax sobre o eixo errado (dim=0); use dim=-1", _logsm_eixo0),
         ],
+        forbidden={
+            "log_softmax": "o exercício é escrever o log-softmax; torch.log_softmax e F.log_softmax fazem a conta por você",
+            "logsumexp": "o exercício é justamente o log-soma-exp estável; escreva-o com max, exp, sum e log",
+            "softmax": "log(softmax(x)) é a conta instável que o exercício quer evitar; use a identidade do enunciado",
+        },
     )
 )
 
@@ -328,7 +344,10 @@ register(
         points=2,
         output_names=("batch",),
         known_mistakes=[
-            ("ignorou a temperatura (divida os logits por T antes do softmax)", _sample_sem_temperatura),
+            ("a temperatura não teve efeito nenhum: ou você a ignorou, ou a aplicou DEPOIS do softmax "
+             "(probs / T). O torch.multinomial normaliza os pesos que recebe, então dividir todas as "
+             "probabilidades por T não muda nada. Divida os LOGITS: softmax(logits / T)",
+             _sample_temperatura_depois),
             ("escolheu o argmax (decodificação gulosa) em vez de sortear", _sample_guloso),
         ],
     )
@@ -344,6 +363,11 @@ def top_k_logits(logits: torch.Tensor, k: int) -> torch.Tensor:
 def _topk_zero(logits, k):
     kth = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, 0.0)
+
+
+def _topk_menos_1e9(logits, k):
+    kth = logits.topk(k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, -1e9)
 
 
 def _topk_k_menos_1(logits, k):
@@ -378,6 +402,9 @@ register(
         points=2,
         known_mistakes=[
             ("zerou os logits cortados; zero ainda tem probabilidade exp(0) > 0. Use -inf", _topk_zero),
+            ("usou -1e9 no lugar de -inf: quase sempre dá o mesmo softmax, mas não é o que o filtro promete "
+             "(com logits na casa de -1e9, ou somando logits filtrados, o -1e9 vaza); use float('-inf')",
+             _topk_menos_1e9),
             ("ficou com k-1 tokens (usou <= no corte); o k-ésimo maior também fica", _topk_k_menos_1),
             ("ficou com os k MENORES logits", _topk_menores),
             ("devolveu probabilidades; a função deve devolver logits (com -inf nos cortados)", _topk_probs),
@@ -481,6 +508,151 @@ register(
             ("softmax dos pesos π sobre o eixo do batch; normalize sobre as K componentes (dim=-1)",
              _mos_prior_eixo_errado),
             ("esqueceu o tanh em h_k = tanh(h @ W_proj[k])", _mos_sem_tanh),
+        ],
+    )
+)
+
+
+# ============================================================================ investigações
+from course_lib.checks import ModelRef  # noqa: E402
+
+
+def _last_logits(model, prompt):
+    with torch.no_grad():
+        return model(model.to_tokens(prompt))[0, -1].double()
+
+
+def _entropy_at(logits, temperature):
+    log_p = torch.log_softmax(logits.double() / temperature, dim=-1)
+    return float(-(log_p.exp() * log_p).sum())
+
+
+def _temperature_target(model, prompt, target_entropy):
+    """Gabarito: os logits (float64) da última posição e a entropia-alvo; quem decide é o compare."""
+    return {"logits": _last_logits(model, prompt), "target": float(target_entropy)}
+
+
+ENTROPY_TOL = 0.01  # nats
+
+
+def _compare_temperature(expected, got):
+    if type(expected) is float:  # comparação entre duas respostas (erros conhecidos)
+        return None if type(got) in (int, float) and abs(got - expected) <= 1e-3 * expected else "respostas diferentes"
+    if type(got) not in (int, float) or not got > 0:
+        return f"saída: esperado um número T > 0 (um float); obtido {got!r}"
+    entropy, target = _entropy_at(expected["logits"], got), expected["target"]
+    if abs(entropy - target) <= ENTROPY_TOL:
+        return None
+    side = "baixa demais (aumente T)" if entropy < target else "alta demais (diminua T)"
+    return (f"com T = {got:.4g} a entropia de softmax(logits / T) é {entropy:.3f} nats, {side}; o alvo é "
+            f"{target} ± {ENTROPY_TOL}. A entropia cresce com T: uma busca binária em T (entre 0,01 e 100, "
+            "medindo a entropia em nats, com log natural) chega lá.")
+
+
+def _temperature_bits(model, prompt, target_entropy):  # erro: entropia em bits
+    logits, lo, hi = _last_logits(model, prompt), 1e-2, 1e2
+    for _ in range(60):
+        mid = (lo * hi) ** 0.5
+        if _entropy_at(logits, mid) / math.log(2) < target_entropy:
+            lo = mid
+        else:
+            hi = mid
+    return float(mid)
+
+
+def _temp_find_cases(gen):
+    return [Case((ModelRef("lm"), "o menino", 2.0), description="modelo 'lm', depois de 'o menino', entropia-alvo 2.0")]
+
+
+TEMP_PROMPTS = ["a menina", "os gatos que o menino viu", "o rei come", "as professoras"]
+
+
+def _temp_find_hidden(gen):
+    prompt = TEMP_PROMPTS[int(torch.randint(0, len(TEMP_PROMPTS), (1,), generator=gen))]
+    target = round(0.8 + 3.5 * float(torch.rand(1, generator=gen)), 2)
+    name = ["lm", "lm_tied", "lm_untied"][int(torch.randint(0, 3, (1,), generator=gen))]
+    return [Case((ModelRef(name), prompt, target), description=f"modelo '{name}', '{prompt}', entropia-alvo {target}")]
+
+
+register(
+    Exercise(
+        id="01.find_temperature_for_entropy",
+        func_name="find_temperature_for_entropy",
+        reference=_temperature_target,
+        make_cases=_temp_find_cases,
+        make_hidden_cases=_temp_find_hidden,
+        points=2,
+        compare=_compare_temperature,
+        known_mistakes=[
+            ("mediu a entropia em bits (log2); aqui ela é em nats (log natural, torch.log)", _temperature_bits),
+        ],
+    )
+)
+
+
+def _losses_by_temperature(model, tokens, temperatures):
+    """Gabarito: a perda do próximo token com logits / T, para cada T da lista (float64)."""
+    with torch.no_grad():
+        logits = model(tokens)[:, :-1].double()
+    return torch.stack([-torch.log_softmax(logits / t, -1).gather(-1, tokens[:, 1:, None])[..., 0].mean()
+                        for t in temperatures])
+
+
+LOSS_SLACK = 0.003  # nats: temperaturas tão boas quanto a melhor, dentro do que 16 frases medem
+
+
+def _best_temperature_compare(expected, got):
+    if type(expected) is float:
+        return None if got == expected else "respostas diferentes"
+    losses, temps = expected["losses"], expected["temperatures"]
+    if type(got) not in (int, float) or not any(abs(got - t) < 1e-9 for t in temps):
+        return f"saída: esperada uma das temperaturas da lista {temps}; obtido {got!r}"
+    i = min(range(len(temps)), key=lambda j: abs(temps[j] - got))
+    if float(losses[i]) <= float(losses.min()) + LOSS_SLACK:
+        return None
+    return (f"com T = {got} a perda é {float(losses[i]):.3f}, mas outra temperatura da lista dá uma perda menor "
+            "(mais de 0.003 abaixo). Meça lm_loss(logits / T, tokens) para CADA T e escolha a de menor perda.")
+
+
+def _best_temperature_reference(model, tokens, temperatures):
+    return {"losses": _losses_by_temperature(model, tokens, temperatures), "temperatures": list(temperatures)}
+
+
+def _best_temp_no_division(model, tokens, temperatures):  # erro: não dividiu os logits
+    return float(temperatures[0])
+
+
+TEMPERATURES = [0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 2.0]
+
+
+def _grammar_batch(gen, n=16):
+    from course_lib import PtGrammar
+
+    return PtGrammar().make_dataset(n, 32, seed=int(torch.randint(0, 10_000, (1,), generator=gen)))
+
+
+def _best_temp_cases(gen):
+    return [Case((ModelRef("lm"), _grammar_batch(gen), TEMPERATURES),
+                 description="modelo 'lm', 16 frases da gramática, T em " + str(TEMPERATURES))]
+
+
+def _best_temp_hidden(gen):
+    name = ["lm", "lm_tied", "lm_untied"][int(torch.randint(0, 3, (1,), generator=gen))]
+    return [Case((ModelRef(name), _grammar_batch(gen), TEMPERATURES), description=f"modelo '{name}', outras frases")]
+
+
+register(
+    Exercise(
+        id="01.find_best_temperature",
+        func_name="find_best_temperature",
+        reference=_best_temperature_reference,
+        make_cases=_best_temp_cases,
+        make_hidden_cases=_best_temp_hidden,
+        points=2,
+        compare=_best_temperature_compare,
+        known_mistakes=[
+            ("a perda não mudou com T (os logits não foram divididos pela temperatura) e a função ficou com a "
+             "primeira da lista; calcule lm_loss(logits / T, tokens)", _best_temp_no_division),
         ],
     )
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from course_lib.checks import Case, Exercise, register
+from course_lib.checks import Case, Exercise, ModelRef, register
 
 # Exemplo do texto-fonte: h_N (5 dimensões) e um vocabulário de 3 palavras.
 SEED_H = [0.2, -0.1, 0.5, 0.3, -0.2]
@@ -275,5 +275,122 @@ register(Exercise(
         ("normalizou só h: falta dividir cada embedding (linha de W_E) pela sua norma", _cos_only_h),
         ("normalizou só W_E: falta dividir h pela sua norma", _cos_only_E),
         ("normalizou W_E no eixo errado: cada LINHA (um token) deve ter norma 1", _cos_wrong_axis),
+    ],
+))
+
+
+# ---------------------------------------------------------------------------
+# Investigações: 02.find_better_direct_path e 02.find_most_asymmetric_pair
+# ---------------------------------------------------------------------------
+def _direct_of(model):
+    with torch.no_grad():
+        return direct_path_logits(model.W_E.double(), model.W_U.double(), model.b_U.double())
+
+
+def _bigram_losses(model_a, model_b, counts):
+    """Gabarito: a perda do caminho direto de cada modelo contra os bigramas (float64)."""
+    c = counts.double()
+    return torch.stack([-(c * _direct_of(m).log_softmax(-1)).sum() / c.sum() for m in (model_a, model_b)])
+
+
+def _compare_better(expected, got):
+    if type(expected) is int:
+        return None if got == expected else "respostas diferentes"
+    if type(got) is not int or got not in (0, 1):
+        return f"saída: esperado o int 0 (o primeiro modelo) ou 1 (o segundo); obtido {got!r}"
+    if expected[got] <= expected[1 - got]:
+        return None
+    return ("o caminho direto do outro modelo prevê os bigramas melhor. Meça, para CADA modelo, a entropia "
+            "cruzada de softmax(T[a]) contra as contagens counts[a, b] (média ponderada pelas contagens) e "
+            "devolva o de menor perda.")
+
+
+def _counts(gen, n_seqs=500):
+    from course_lib import PtGrammar
+
+    grammar = PtGrammar()
+    text = grammar.make_dataset(n_seqs, 32, seed=int(torch.randint(0, 10_000, (1,), generator=gen)))
+    V = grammar.d_vocab
+    counts = torch.zeros(V, V)
+    counts.index_put_((text[:, :-1].flatten(), text[:, 1:].flatten()), torch.ones(text[:, 1:].numel()), accumulate=True)
+    return counts
+
+
+def _better_cases(gen):
+    return [Case((ModelRef("lm_tied"), ModelRef("lm_untied"), _counts(gen)),
+                 description="lm_tied × lm_untied, bigramas de 500 frases da gramática")]
+
+
+def _better_hidden(gen):
+    counts = _counts(gen)
+    if int(torch.randint(0, 2, (1,), generator=gen)):
+        return [Case((ModelRef("lm_untied"), ModelRef("lm_tied"), counts), description="lm_untied × lm_tied")]
+    return [Case((ModelRef("lm_tied"), ModelRef("lm"), counts), description="lm_tied × lm")]
+
+
+def _better_by_symmetry(model_a, model_b, counts):  # erro: "mais assimétrico = melhor"? não; escolheu o MAIS simétrico
+    sym = [asymmetry(_direct_of(m)) for m in (model_a, model_b)]
+    return 0 if sym[0] < sym[1] else 1
+
+
+register(Exercise(
+    id="02.find_better_direct_path",
+    func_name="find_better_direct_path",
+    reference=_bigram_losses,
+    make_cases=_better_cases,
+    make_hidden_cases=_better_hidden,
+    points=2,
+    compare=_compare_better,
+    known_mistakes=[
+        ("escolheu o caminho direto mais SIMÉTRICO; a pergunta é qual prevê melhor os bigramas (menor perda)",
+         _better_by_symmetry),
+    ],
+))
+
+
+PAIR_SLACK = 0.01  # aceita qualquer par a até 1% do maior |T[a, b] − T[b, a]|
+
+
+def _asym_table(model):
+    """Gabarito: |T − Tᵀ| do caminho direto, em float64."""
+    T = _direct_of(model)
+    return (T - T.T).abs()
+
+
+def _compare_pair(expected, got):
+    if type(expected) in (list, tuple):
+        return None if type(got) in (list, tuple) and sorted(got) == sorted(expected) else "respostas diferentes"
+    n = expected.shape[0]
+    if type(got) not in (list, tuple) or len(got) != 2 or not all(type(v) is int for v in got):
+        return f"saída: esperada uma tupla (a, b) de dois int; obtido {got!r}"
+    a, b = got
+    if not (0 <= a < n and 0 <= b < n):
+        return f"saída: ids fora do vocabulário (0 a {n - 1}): {got!r}"
+    best = float(expected.max())
+    if float(expected[a, b]) >= (1 - PAIR_SLACK) * best:
+        return None
+    return (f"|T[a, b] − T[b, a]| vale {float(expected[a, b]):.3g} neste par, mas há pares bem mais assimétricos. "
+            "Monte a tabela T do caminho direto COM o viés, calcule |T − Tᵀ| e ache a posição do maior valor.")
+
+
+def _pair_without_bias(model):
+    with torch.no_grad():
+        T = model.W_E.double() @ model.W_U.double()
+    gap = (T - T.T).abs()
+    return divmod(int(gap.argmax()), gap.shape[1])
+
+
+register(Exercise(
+    id="02.find_most_asymmetric_pair",
+    func_name="find_most_asymmetric_pair",
+    reference=_asym_table,
+    make_cases=lambda gen: [Case((ModelRef("lm_tied"),), description="modelo 'lm_tied' (pesos amarrados)")],
+    make_hidden_cases=lambda gen: [Case((ModelRef(["lm_untied", "lm"][int(torch.randint(0, 2, (1,), generator=gen))]),),
+                                        description="outro modelo do curso")],
+    points=2,
+    compare=_compare_pair,
+    known_mistakes=[
+        ("tirou o viés b_U da tabela: no modelo amarrado W_E W_Eᵀ é simétrica e só o viés quebra a simetria",
+         _pair_without_bias),
     ],
 ))

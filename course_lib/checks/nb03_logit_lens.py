@@ -10,10 +10,25 @@ from course_lib.checks import Case, Exercise, ModelRef, register
 # ---------------------------------------------------------------------------
 # 03.apply_final_ln
 # ---------------------------------------------------------------------------
-def apply_final_ln(resid: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def _layer_norm(resid, w, b, eps=1e-5):
     x = resid - resid.mean(dim=-1, keepdim=True)
     scale = (x.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
     return x / scale * w + b
+
+
+def apply_final_ln(resid: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Gabarito calculado em float64 e arredondado para o dtype da entrada (a resposta "verdadeira")."""
+    return _layer_norm(resid.double(), w.double(), b.double(), eps).to(resid.dtype)
+
+
+# Tolerância pelo condicionamento dos casos. Uma LN em float32 erra por volta de
+#   u · max|x| · max|w| / sqrt(var(x) + eps)      (u = 1,19e-7, o épsilon de máquina do float32):
+# o arredondamento de x (perto de max|x|) sobrevive à subtração da média e é ampliado pela
+# divisão pela escala. Medido com o gabarito, F.layer_norm, var_mean e rsqrt em 40 sementes:
+# erro ≤ 1,35 × essa cota. O pior caso é o "resíduo quase constante" (|x| ≈ 1, var ≈ 1e-6,
+# eps = 1e-5, |w| ≤ 2,75): cota ≈ 1,0e-4. Tolerância = 3 × a cota do pior caso; os erros
+# conhecidos mais sutis (eps fora da raiz, variância não enviesada) diferem por > 1e-2.
+LN_ATOL = 3e-4
 
 
 def _ln_no_centering(resid, w, b, eps=1e-5):
@@ -73,6 +88,8 @@ register(Exercise(
     reference=apply_final_ln,
     make_cases=_ln_cases,
     points=2,
+    atol=LN_ATOL,
+    rtol=0,
     known_mistakes=[
         ("faltou centrar: subtraia a média de cada vetor antes de dividir pela escala", _ln_no_centering),
         ("variância não enviesada (divide por d_model − 1); a LayerNorm divide por d_model", _ln_unbiased),
@@ -175,7 +192,8 @@ register(Exercise(
         ("usou W_Eᵀ no lugar de W_U: o modelo 'lm' não tem pesos amarrados", _lens_W_E),
         ("esqueceu de somar b_U", _lens_no_bias),
         ("a LayerNorm final ficou sem o peso w e o viés b", _lens_ln_no_affine),
-        ("usou a escala do último resíduo para todos: a lente recalcula a escala de cada resíduo",
+        ("usou a escala do último resíduo para todos (é o que accumulated_resid(apply_ln=True) do "
+         "TransformerLens faz: uma versão linear, boa para atribuição); a lente recalcula a escala de cada resíduo",
          _lens_frozen_scale),
         ("aplicou softmax: a função deve devolver logits", _lens_softmax),
     ],
@@ -355,5 +373,143 @@ register(Exercise(
         ("isso é a entropia cruzada; falta subtrair a entropia de P_final (ou use a fórmula da KL)", _kl_cross_entropy),
         ("comparou com a PRIMEIRA camada; a referência é a última (a saída do modelo)", _kl_to_first),
         ("usou logits no lugar de log-probabilidades: aplique log_softmax antes de subtrair", _kl_logits_not_logprobs),
+    ],
+))
+
+
+# ---------------------------------------------------------------------------
+# Investigações: 03.find_flip_block e 03.find_kl_layer
+# ---------------------------------------------------------------------------
+def _lens_of_prompt(model, prompt):
+    with torch.no_grad():
+        _, cache = model.run_with_cache(model.to_tokens(prompt), names_filter=lambda n: "resid" in n)
+        return logit_lens(model, cache.accumulated_resid())  # [ponto, 1, pos, d_vocab]
+
+
+def _flip_diffs(model, prompt, correct, wrong):
+    """Gabarito: logit(certa) − logit(errada) da lente na última posição, em cada ponto de leitura."""
+    last = _lens_of_prompt(model, prompt)[:, 0, -1]
+    return last[:, model.tokenizer.to_single_token(correct)] - last[:, model.tokenizer.to_single_token(wrong)]
+
+
+def _flip_block_of(diffs) -> int:
+    return int(max(i for i, d in enumerate(diffs.tolist()) if d <= 0))
+
+
+def _compare_flip(expected, got):
+    if type(expected) is int:  # comparação entre duas respostas (erros conhecidos)
+        return None if got == expected else "respostas diferentes"
+    n_blocks = expected.shape[0] - 1
+    if type(got) is not int:
+        return f"saída: esperado um int (o número do bloco); obtido {got!r}"
+    if not 0 <= got < n_blocks:
+        return f"saída: o modelo tem os blocos 0..{n_blocks - 1}; obtido {got}"
+    before, after = expected[got].item(), expected[got + 1:]
+    if before <= 0 and bool((after > 0).all()):
+        return None
+    if before > 0:
+        return (f"antes do bloco {got} (linha '{got}_pre' da lente) a lente já prefere a forma certa. "
+                "Meça logit(certa) − logit(errada) na última posição em TODOS os pontos de leitura e ache o "
+                "último em que ela ainda é ≤ 0: o bloco que vem depois dele é a virada.")
+    return (f"depois do bloco {got} a lente ainda volta a preferir a forma errada em algum ponto de leitura. "
+            "Meça logit(certa) − logit(errada) em cada linha da lente, não só na linha seguinte ao bloco.")
+
+
+FLIP_VISIBLE = ("lm", "o gato que os meninos viram", "dorme", "dormem")
+FLIP_HIDDEN = [
+    ("lm", "os meninos que comeram o bolo", "dormem", "dorme"),
+    ("lm", "a professora que leu os livros", "sorri", "sorriem"),
+    ("lm_tied", "os gatos que o menino viu", "dormem", "dorme"),
+    ("lm_tied", "os meninos que comeram o bolo", "dormem", "dorme"),
+    ("lm_untied", "os meninos que comeram o bolo", "dormem", "dorme"),
+]
+
+
+def _flip_case(name, prompt, correct, wrong):
+    return Case((ModelRef(name), prompt, correct, wrong),
+                description=f"modelo '{name}', '{prompt} ___' ({correct} × {wrong})")
+
+
+def _flip_cases(gen):
+    return [_flip_case(*FLIP_VISIBLE)]
+
+
+def _flip_hidden(gen):
+    order = torch.randperm(len(FLIP_HIDDEN), generator=gen)[:2].tolist()
+    return [_flip_case(*FLIP_HIDDEN[i]) for i in order]
+
+
+register(Exercise(
+    id="03.find_flip_block",
+    func_name="find_flip_block",
+    reference=_flip_diffs,
+    make_cases=_flip_cases,
+    make_hidden_cases=_flip_hidden,
+    points=2,
+    compare=_compare_flip,
+    known_mistakes=[
+        ("devolveu o ponto de leitura onde a certa passa na frente (k_pre), não o bloco: a linha 'k_pre' é o "
+         "resíduo ANTES do bloco k, então a virada aconteceu no bloco k − 1",
+         lambda m, p, c, w: _flip_block_of(_flip_diffs(m, p, c, w)) + 1),
+    ],
+))
+
+
+def _kl_rows(model, prompt, threshold):
+    """Gabarito: a KL média (nas posições) de cada ponto de leitura até o final, e o limiar."""
+    return {"kl": kl_to_final(_lens_of_prompt(model, prompt)[:, 0].double()).mean(-1), "threshold": float(threshold)}
+
+
+def _first_below(kl, threshold) -> int:
+    return int(next(i for i, v in enumerate(kl.tolist()) if v < threshold))
+
+
+KL_SLACK = 1e-4  # perto do limiar, o ruído de float32 pode decidir: aceita os dois lados
+
+
+def _compare_kl(expected, got):
+    if type(expected) is int:
+        return None if got == expected else "respostas diferentes"
+    kl, threshold = expected["kl"], expected["threshold"]
+    if type(got) is not int:
+        return f"saída: esperado um int (o índice do ponto de leitura); obtido {got!r}"
+    if not 0 <= got < kl.shape[0]:
+        return f"saída: os pontos de leitura vão de 0 a {kl.shape[0] - 1}; obtido {got}"
+    if kl[got] < threshold + KL_SLACK and bool((kl[:got] >= threshold - KL_SLACK).all()):
+        return None
+    if kl[got] >= threshold + KL_SLACK:
+        return (f"no ponto {got} a KL média até o final ainda está acima do limiar {threshold}. Calcule a KL "
+                "de cada ponto de leitura (média nas posições) e pegue o PRIMEIRO abaixo do limiar.")
+    return (f"no ponto {got} a KL está abaixo do limiar, mas um ponto anterior já estava abaixo: a resposta é o "
+            "PRIMEIRO ponto de leitura abaixo do limiar.")
+
+
+def _kl_layer_cases(gen):
+    return [Case((ModelRef("lm"), "o gato que os meninos viram", 0.1),
+                 description="modelo 'lm', 'o gato que os meninos viram', limiar 0.1")]
+
+
+KL_PROMPTS = ["a professora que leu os livros", "o menino que as meninas viram dorme", "os gatos pretos",
+              "as meninas que o menino viu correm"]
+
+
+def _kl_hidden(gen):
+    prompt = KL_PROMPTS[int(torch.randint(0, len(KL_PROMPTS), (1,), generator=gen))]
+    threshold = [0.3, 0.08, 0.03][int(torch.randint(0, 3, (1,), generator=gen))]
+    name = ["lm", "lm_untied"][int(torch.randint(0, 2, (1,), generator=gen))]
+    return [Case((ModelRef(name), prompt, threshold), description=f"modelo '{name}', '{prompt}', limiar {threshold}")]
+
+
+register(Exercise(
+    id="03.find_kl_layer",
+    func_name="find_kl_layer",
+    reference=_kl_rows,
+    make_cases=_kl_layer_cases,
+    make_hidden_cases=_kl_hidden,
+    points=2,
+    compare=_compare_kl,
+    known_mistakes=[
+        ("devolveu o último ponto de leitura ACIMA do limiar; a resposta é o primeiro abaixo",
+         lambda m, p, t: _first_below(_kl_rows(m, p, t)["kl"], t) - 1),
     ],
 ))
