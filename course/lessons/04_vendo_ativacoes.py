@@ -247,13 +247,13 @@ def lemma_split(lemma: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def heldout(X: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, n_splits: int = 5) -> tuple[float, float]:
     """Acurácias médias (treino, palavras novas) da diferença de médias nas linhas `rows`, em `n_splits` sorteios."""
-    train_accs, test_accs = [], []
+    Xg, yg, lemma_g = X[rows], y[rows], lemma[rows]  # só o subgrupo
+    accs = torch.zeros(n_splits, 2)
     for seed in range(n_splits):
-        test = lemma_split(lemma, seed)
-        fit, new = rows & ~test, rows & test
-        train_accs.append(activations.diff_of_means_accuracy(X[fit], y[fit], X[fit], y[fit]))
-        test_accs.append(activations.diff_of_means_accuracy(X[fit], y[fit], X[new], y[new]))
-    return sum(train_accs) / n_splits, sum(test_accs) / n_splits
+        is_test = lemma_split(lemma_g, seed)
+        accs[seed, 0] = activations.diff_of_means_accuracy(Xg[~is_test], yg[~is_test], Xg[~is_test], yg[~is_test])
+        accs[seed, 1] = activations.diff_of_means_accuracy(Xg[~is_test], yg[~is_test], Xg[is_test], yg[is_test])
+    return tuple(accs.mean(0).tolist())
 
 
 every = torch.ones_like(is_fem)
@@ -269,7 +269,7 @@ def embedding_scores(W_E_rows: torch.Tensor) -> dict:
     }
 
 
-trained_scores = embedding_scores(model.W_E.detach()[noun_ids])
+trained_scores = embedding_scores(model.W_E[noun_ids].detach())
 for name, (train_acc, test_acc) in trained_scores.items():
     print(f"{name:22s} acurácia no treino {train_acc:.2f}, em palavras novas {test_acc:.2f} (acaso = 0.50)")
 assert min(trained_scores["gênero nos singulares"][1], trained_scores["gênero nos plurais"][1]) > 0.85
@@ -292,7 +292,7 @@ assert trained_scores["gênero, todos juntos"][1] < 0.75
 # distâncias no plano seguem as de verdade, na medida em que a variância coberta deixa:
 
 # %%
-X_nouns = model.W_E.detach()[noun_ids]
+X_nouns = model.W_E[noun_ids].detach()
 plane = coords[:, [0, best]]
 far = torch.pdist(X_nouns - X_nouns.mean(0))
 near = torch.pdist(plane)
@@ -372,7 +372,7 @@ plots.plot_pca(coords_r[show, :2], [""] * len(show),
 def fisher_accuracy(X, y, test, ridge: float = 1e-2) -> float:
     """Acurácia, nas linhas `test`, do discriminante de Fisher ajustado nas outras linhas."""
     Xtr, ytr = X[~test], y[~test]
-    means = torch.stack([Xtr[~ytr].mean(0), Xtr[ytr].mean(0)])  # [2, d]: grupo False, grupo True
+    means = torch.stack([Xtr[ytr == group].mean(0) for group in (False, True)])  # [2, d]
     within = Xtr - means[ytr.long()]  # cada ponto menos a média do seu grupo
     cov = within.T @ within / (len(within) - 1) + ridge * torch.eye(X.shape[1])
     w = torch.linalg.solve(cov, means[1] - means[0])
@@ -508,7 +508,7 @@ print(f"AUC só com palavras fora do top-12: {auc(acts_b[new_words], torch.isin(
 from course_lib import HookedTransformer
 
 random_model = HookedTransformer(model.cfg, tokenizer=model.tokenizer)  # inicialização aleatória (semente 0)
-random_scores = embedding_scores(random_model.W_E.detach()[noun_ids])
+random_scores = embedding_scores(random_model.W_E[noun_ids].detach())
 print(f"{'':22s}    treinado (treino / novas)   aleatório (treino / novas)")
 for name in trained_scores:
     (a, b), (c, d) = trained_scores[name], random_scores[name]
@@ -582,8 +582,9 @@ small = grammar.make_dataset(20, model.cfg.n_ctx, seed=6)  # texto pequeno para 
 
 def neuron_stories(m) -> list[float]:
     """AUC em texto novo (só palavras fora do top-10) de cada 'detector' achado no texto pequeno."""
-    acts_small = activations.neuron_acts(m, small, 0, range(m.cfg.d_mlp)).flatten(0, 1)  # [posições, neurônios]
-    acts_new = activations.neuron_acts(m, test_b, 0, range(m.cfg.d_mlp)).flatten(0, 1)
+    every_neuron = list(range(m.cfg.d_mlp))
+    acts_small = activations.neuron_acts(m, small, 0, every_neuron).flatten(0, 1)  # [posições, neurônios]
+    acts_new = activations.neuron_acts(m, test_b, 0, every_neuron).flatten(0, 1)
     small_flat, new_flat = small.flatten(), test_b.flatten()
     aucs = []
     for n in range(m.cfg.d_mlp):
