@@ -422,8 +422,9 @@ print("igual à conta manual:", torch.allclose(W_QK_fact.AB, W_QK_manual, atol=1
 rank = torch.linalg.matrix_rank(W_QK_fact.AB).item()
 print(f"posto de W_QK = {rank}  (d_model = {cfg.d_model}, d_head = {cfg.d_head})")
 singular = torch.linalg.svdvals(W_QK_fact.AB)
-print(f"valores singulares: o {cfg.d_head}º vale {singular[cfg.d_head - 1].item():.3f}, "
-      f"o {cfg.d_head + 1}º vale {singular[cfg.d_head].item():.1e}")
+tiny = singular[cfg.d_head] < 1e-5 * singular[0]  # o que sobra depois do 16º é arredondamento de float32
+print(f"valores singulares: o {cfg.d_head}º vale {singular[cfg.d_head - 1].item():.3f}; "
+      f"do {cfg.d_head + 1}º em diante, < 1e-5 · o 1º: {'✅' if tiny else '❌'}")
 
 # %% [markdown]
 # ### 5.2 O circuito OV: o que a cabeça copia
