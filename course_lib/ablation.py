@@ -91,7 +91,7 @@ def _ablated_logits(model, tokens, heads, mode, positions, means) -> torch.Tenso
 
 
 def ablate_heads(model, tokens, heads, mode: str = "zero", positions=None) -> torch.Tensor:
-    """Logits [batch, pos, d_vocab] com as cabeças `heads` = [(layer, head), ...] ablacionadas em hook_z."""
+    """Logits [batch, pos, d_vocab] com as cabeças `heads` = [(layer, head), ...] trocadas (zero ou média) em hook_z."""
     fn = "ablate_heads"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn)
@@ -105,7 +105,7 @@ def ablate_heads(model, tokens, heads, mode: str = "zero", positions=None) -> to
 
 def ablate_layer(model, tokens, layer: int, component: str = "attn", mode: str = "zero", positions=None) -> torch.Tensor:
     """Logits com a saída inteira da atenção (component="attn", hook_attn_out) ou do MLP ("mlp",
-    hook_mlp_out) da camada `layer` ablacionada (incluindo o viés b_O / b_out)."""
+    hook_mlp_out) da camada `layer` trocada por zero ou pela média (incluindo o viés b_O / b_out)."""
     fn = "ablate_layer"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn)
@@ -122,9 +122,9 @@ def ablate_layer(model, tokens, layer: int, component: str = "attn", mode: str =
 
 
 def head_ablation_table(model, tokens, mode: str = "zero", loss_positions=None) -> torch.Tensor:
-    """Aumento da perda ao ablacionar cada cabeça sozinha: [n_layers, n_heads].
+    """Aumento da perda com a ablação de cada cabeça, sozinha: [n_layers, n_heads].
 
-    tabela[l, h] = perda(cabeça l.h ablacionada) - perda(limpa). A cabeça é trocada em
+    tabela[l, h] = perda(sem a cabeça l.h) - perda(limpa). A cabeça é trocada em
     TODAS as posições; o que muda com `loss_positions` é só onde a perda é medida:
 
     - None (padrão): a perda média do próximo token em todas as posições de `tokens`
