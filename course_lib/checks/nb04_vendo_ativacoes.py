@@ -62,7 +62,7 @@ register(
         known_mistakes=[
             ("eixos trocados: devolveu [key_pos, query_pos] (transposto)", _get_pattern_transposed),
             ("índices trocados: usou a cabeça como camada e a camada como cabeça", _get_pattern_swapped_index),
-            ("devolveu os scores (antes do softmax, hook_attn_scores) em vez do padrão", _get_pattern_scores),
+            ("devolveu as pontuações (antes do softmax, hook_attn_scores) em vez do padrão", _get_pattern_scores),
         ],
     )
 )
@@ -184,7 +184,7 @@ def _topk_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((torch.randn(4, 10, generator=gen), 5), description="ativações [4, 10], k=5"),
         Case((torch.randn(3, 7, generator=gen) * 1e4, 6), description="valores enormes (1e4), k=6"),
-        Case((torch.randn(1, 9, generator=gen), 3), description="batch de 1"),
+        Case((torch.randn(1, 9, generator=gen), 3), description="lote de 1"),
         Case((torch.randn(6, 1, generator=gen), 4), description="uma posição por exemplo ([6, 1])"),
         Case((torch.randn(2, 3, generator=gen) - 5.0, 6), description="k = todas as posições, ativações negativas"),
     ]

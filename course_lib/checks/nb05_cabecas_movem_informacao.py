@@ -38,7 +38,7 @@ def _qk(gen, b, p, h, e, scale=1.0):
 def _scores_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case(_qk(gen, 2, 5, 3, 16), description="q, k [batch=2, pos=5, head=3, d_head=16]"),
-        Case(_qk(gen, 1, 7, 4, 4), description="batch de 1, d_head=4"),
+        Case(_qk(gen, 1, 7, 4, 4), description="lote de 1, d_head=4"),
         Case(_qk(gen, 3, 1, 2, 8), description="uma única posição"),
         Case(_qk(gen, 2, 4, 1, 64, scale=100.0), description="valores grandes (×100), uma cabeça, d_head=64"),
     ]
@@ -91,9 +91,9 @@ def _mask_finite(scores):
 
 def _mask_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(2, 3, 5, 5, generator=gen),), description="scores [batch=2, head=3, 5, 5]"),
+        Case((torch.randn(2, 3, 5, 5, generator=gen),), description="pontuações [batch=2, head=3, 5, 5]"),
         Case((torch.randn(1, 1, 1, 1, generator=gen),), description="uma única posição [1, 1, 1, 1]"),
-        Case((torch.randn(1, 2, 8, 8, generator=gen) * 1e4,), description="scores enormes (1e4), batch de 1"),
+        Case((torch.randn(1, 2, 8, 8, generator=gen) * 1e4,), description="pontuações enormes (1e4), lote de 1"),
         Case((torch.randn(4, 4, generator=gen),), description="uma matriz só [4, 4] (sem batch nem head)"),
     ]
 
@@ -141,10 +141,10 @@ def _pattern_zero_mask(scores):
 
 def _pattern_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(2, 3, 6, 6, generator=gen),), description="scores [batch=2, head=3, 6, 6]"),
-        Case((torch.randn(1, 4, 5, 5, generator=gen) * 1e4,), description="scores enormes (1e4)"),
+        Case((torch.randn(2, 3, 6, 6, generator=gen),), description="pontuações [batch=2, head=3, 6, 6]"),
+        Case((torch.randn(1, 4, 5, 5, generator=gen) * 1e4,), description="pontuações enormes (1e4)"),
         Case((torch.randn(3, 2, 1, 1, generator=gen),), description="uma única posição"),
-        Case((torch.zeros(1, 1, 4, 4),), description="scores todos iguais (zero)"),
+        Case((torch.zeros(1, 1, 4, 4),), description="pontuações todas iguais (zero)"),
     ]
 
 
@@ -191,7 +191,7 @@ def _zWb(gen, b, p, h, e, d):
 def _out_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case(_zWb(gen, 2, 5, 4, 16, 64), description="z [2, 5, head=4, d_head=16], d_model=64"),
-        Case(_zWb(gen, 1, 3, 2, 8, 12), description="batch de 1, 2 cabeças"),
+        Case(_zWb(gen, 1, 3, 2, 8, 12), description="lote de 1, 2 cabeças"),
         Case(_zWb(gen, 2, 1, 3, 4, 10), description="uma única posição"),
         Case(_zWb(gen, 1, 4, 1, 5, 7), description="uma única cabeça"),
     ]
@@ -251,7 +251,7 @@ def _single_head_cases(gen: torch.Generator) -> list[Case]:
     lm, ind = ModelRef("lm"), ModelRef("induction")
     return [
         Case((lm, _resid(gen, 2, 6), 0, 2), description="modelo lm (com LayerNorm), camada 0, cabeça 2"),
-        Case((lm, _resid(gen, 1, 9), 2, 1), description="modelo lm, camada 2, cabeça 1, batch de 1"),
+        Case((lm, _resid(gen, 1, 9), 2, 1), description="modelo lm, camada 2, cabeça 1, lote de 1"),
         Case((ind, _resid(gen, 2, 7), 1, 3), description="modelo induction (sem LayerNorm), camada 1, cabeça 3"),
         Case((lm, _resid(gen, 3, 1), 1, 0), description="uma única posição"),
     ]
@@ -351,7 +351,7 @@ def _info_norm_of_sum(pattern, v, W_O):
 def _info_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for b, p, e, d, desc in ((2, 6, 16, 64, "pattern [2, 6, 6], d_head=16, d_model=64"),
-                             (1, 4, 4, 10, "batch de 1"),
+                             (1, 4, 4, 10, "lote de 1"),
                              (3, 1, 8, 12, "uma única posição")):
         pattern = apply_causal_mask(torch.randn(b, p, p, generator=gen) * 2).softmax(-1)
         v = torch.randn(b, p, e, generator=gen) * torch.rand(b, p, 1, generator=gen) * 3
@@ -450,7 +450,7 @@ def _ablation_cases(gen: torch.Generator) -> list[Case]:
     lm, ind = ModelRef("lm"), ModelRef("induction")
     return [
         Case((lm, _lm_tokens(gen, 3), 0, 2), description="modelo lm, 3 frases, cabeça L0H2"),
-        Case((lm, _lm_tokens(gen, 1), 2, 3), description="modelo lm, batch de 1, cabeça L2H3"),
+        Case((lm, _lm_tokens(gen, 1), 2, 3), description="modelo lm, lote de 1, cabeça L2H3"),
         Case((ind, repeated_tokens(4, 8, 64, generator=gen), 1, int(torch.randint(0, 4, (1,), generator=gen))),
              description="modelo induction, sequências repetidas, uma cabeça da camada 1"),
     ]

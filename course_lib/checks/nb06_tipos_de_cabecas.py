@@ -39,7 +39,7 @@ def _pattern_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((_random_patterns(gen, 2, 3, 6),), description="padrões aleatórios [batch=2, heads=3, 6, 6]"),
         Case((_ideal_patterns(7),), description="os três padrões ideais (anterior, atual, primeiro) com pos=7"),
-        Case((_random_patterns(gen, 1, 4, 9, scale=30.0),), description="batch de 1 com padrões quase one-hot"),
+        Case((_random_patterns(gen, 1, 4, 9, scale=30.0),), description="lote de 1 com padrões quase one-hot"),
         Case((_random_patterns(gen, 3, 1, 2),), description="só duas posições (pos=2), uma cabeça"),
     ]
 
