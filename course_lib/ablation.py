@@ -18,6 +18,9 @@ Modos:
 
 `positions`: None (todas) ou lista de posições (aceita negativas) onde trocar;
 a média continua sendo sobre todas as posições.
+
+`head_ablation_table` troca cada cabeça em todas as posições e mede a perda média do
+próximo token; `loss_positions` escolhe onde a perda é medida (ex.: só na 2ª cópia).
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def _check_heads(model, heads, fn: str) -> list[tuple[int, int]]:
     return out
 
 
-def _check_positions(positions, seq_len: int, fn: str, device):
+def _check_positions(positions, seq_len: int, fn: str, device, name: str = "positions"):
     """None -> slice(None); lista de posições (negativas valem) -> LongTensor sem repetição."""
     if positions is None:
         return slice(None)
@@ -52,12 +55,12 @@ def _check_positions(positions, seq_len: int, fn: str, device):
         positions = [positions]
     if isinstance(positions, torch.Tensor):
         if positions.is_floating_point() or positions.ndim > 1:
-            raise TypeError(f"{fn}: `positions` deve ser None ou uma lista de posições inteiras; "
+            raise TypeError(f"{fn}: `{name}` deve ser None ou uma lista de posições inteiras; "
                             f"veio tensor {positions.dtype} de formato {tuple(positions.shape)}.")
         positions = positions.tolist()
     if not isinstance(positions, (list, tuple, range)) or len(positions) == 0:
-        raise TypeError(f"{fn}: `positions` deve ser None ou uma lista não vazia de posições; veio {positions!r}.")
-    idx = [check_int(p, fn, "positions", -seq_len, seq_len - 1) % seq_len for p in positions]
+        raise TypeError(f"{fn}: `{name}` deve ser None ou uma lista não vazia de posições; veio {positions!r}.")
+    idx = [check_int(p, fn, name, -seq_len, seq_len - 1) % seq_len for p in positions]
     return torch.tensor(sorted(set(idx)), dtype=torch.long, device=device)
 
 
@@ -88,7 +91,7 @@ def _ablated_logits(model, tokens, heads, mode, positions, means) -> torch.Tenso
 
 
 def ablate_heads(model, tokens, heads, mode: str = "zero", positions=None) -> torch.Tensor:
-    """Logits [batch, pos, d_vocab] com as cabeças `heads` = [(layer, head), ...] ablacionadas em hook_z."""
+    """Logits [batch, pos, d_vocab] com as cabeças `heads` = [(layer, head), ...] trocadas (zero ou média) em hook_z."""
     fn = "ablate_heads"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn)
@@ -102,7 +105,7 @@ def ablate_heads(model, tokens, heads, mode: str = "zero", positions=None) -> to
 
 def ablate_layer(model, tokens, layer: int, component: str = "attn", mode: str = "zero", positions=None) -> torch.Tensor:
     """Logits com a saída inteira da atenção (component="attn", hook_attn_out) ou do MLP ("mlp",
-    hook_mlp_out) da camada `layer` ablacionada (incluindo o viés b_O / b_out)."""
+    hook_mlp_out) da camada `layer` trocada por zero ou pela média (incluindo o viés b_O / b_out)."""
     fn = "ablate_layer"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn)
@@ -118,24 +121,40 @@ def ablate_layer(model, tokens, layer: int, component: str = "attn", mode: str =
         return model.run_with_hooks(tokens, fwd_hooks=[(name, _replace_hook((slice(None), positions), value))])
 
 
-def head_ablation_table(model, tokens, mode: str = "zero") -> torch.Tensor:
-    """Aumento da perda ao ablacionar cada cabeça sozinha: [n_layers, n_heads].
+def head_ablation_table(model, tokens, mode: str = "zero", loss_positions=None) -> torch.Tensor:
+    """Aumento da perda com a ablação de cada cabeça, sozinha: [n_layers, n_heads].
 
-    tabela[l, h] = perda(cabeça l.h ablacionada) - perda(limpa), perda média do próximo
-    token nos `tokens`. Valor grande: a cabeça importa. Perto de 0: candidata a ser
-    podada (nestes dados). Negativo: o modelo melhora sem ela.
+    tabela[l, h] = perda(sem a cabeça l.h) - perda(limpa). A cabeça é trocada em
+    TODAS as posições; o que muda com `loss_positions` é só onde a perda é medida:
+
+    - None (padrão): a perda média do próximo token em todas as posições de `tokens`
+      (a posição p prevê tokens[:, p+1]; a mesma média de `model(tokens, return_type="loss")`);
+    - uma lista de posições p (negativas valem) da perda por token
+      (`lm_cross_entropy_loss(..., per_token=True)`, que tem pos - 1 colunas): a média só
+      nelas. Ex.: em `[BOS, x_1..x_n, x_1..x_n]`, `range(n + 1, 2 * n)` é a perda na 2ª cópia
+      (as previsões de x_2..x_n repetidos), a medida do ARENA e do notebook 08.
+
+    As duas medidas respondem perguntas diferentes: no modelo de indução a cabeça 0.0 custa
+    muito mais na 2ª cópia (onde a indução atua) do que na média de todas as posições.
+    Valor grande: a cabeça importa. Perto de 0: candidata a ser podada (nestes dados).
+    Negativo: o modelo melhora sem ela.
     """
     fn = "head_ablation_table"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn, min_pos=2)
     check_choice(mode, fn, "mode", MODES)
+    columns = slice(None) if loss_positions is None else _check_positions(
+        loss_positions, tokens.shape[1] - 1, fn, tokens.device, "loss_positions")
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     means = _clean_means(model, tokens, [get_act_name("z", l) for l in range(n_layers)]) if mode == "mean" else None
+
+    def loss(logits):
+        return lm_cross_entropy_loss(logits, tokens, per_token=True)[:, columns].mean()
+
     with torch.no_grad():
-        clean = lm_cross_entropy_loss(model(tokens), tokens)
+        clean = loss(model(tokens))
     table = torch.zeros(n_layers, n_heads, device=clean.device)
     for l in range(n_layers):
         for h in range(n_heads):
-            logits = _ablated_logits(model, tokens, [(l, h)], mode, slice(None), means)
-            table[l, h] = lm_cross_entropy_loss(logits, tokens) - clean
+            table[l, h] = loss(_ablated_logits(model, tokens, [(l, h)], mode, slice(None), means)) - clean
     return table

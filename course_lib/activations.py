@@ -2,6 +2,8 @@
 
 - `pca`: componentes principais via SVD dos dados centrados, com sinal determinístico.
 - `embedding_pca` / `resid_pca`: atalhos para W_E e para o resíduo guardado num cache.
+- `diff_of_means_accuracy`: o classificador linear mais simples (diferença das médias),
+  ajustado num conjunto e medido em outro.
 - `top_activating_tokens` e companhia: quais (exemplo, posição) mais ativam um neurônio,
   lendo `blocks.{layer}.mlp.hook_post` (a ativação DEPOIS da não linearidade).
 """
@@ -87,6 +89,32 @@ def resid_pca(cache, layer: int, k: int = 2):
     resid = cache["resid_post", n - 1] if layer == n else cache["resid_pre", layer]
     coords, components, ratio = pca(resid.reshape(-1, resid.shape[-1]), k)
     return coords.reshape(*resid.shape[:-1], k), components, ratio
+
+
+# ============================================================================ sonda linear
+def _check_xy(X, y, xname: str, yname: str):
+    if not isinstance(X, torch.Tensor) or X.ndim != 2 or not X.is_floating_point():
+        raise TypeError(f"`{xname}`: esperado tensor float [n, d]; veio {type(X).__name__} "
+                        f"{tuple(X.shape) if isinstance(X, torch.Tensor) else ''}.")
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.bool or y.shape != X.shape[:1]:
+        raise TypeError(f"`{yname}`: esperado tensor bool [{X.shape[0]}] (um rótulo por linha de `{xname}`); "
+                        f"veio {type(y).__name__} {getattr(y, 'dtype', '')} {tuple(getattr(y, 'shape', ()))}.")
+
+
+def diff_of_means_accuracy(X_train, y_train, X_test, y_test) -> float:
+    """Acurácia em (X_test, y_test) do classificador da diferença de médias ajustado em (X_train, y_train).
+
+    Direção w = μ₁ − μ₀ (médias das linhas de X_train com y_train True / False), limiar
+    no ponto médio, ((μ₁ + μ₀)/2)·w; a previsão é x·w > limiar. X_* [n, d] float, y_* [n] bool.
+    """
+    _check_xy(X_train, y_train, "X_train", "y_train")
+    _check_xy(X_test, y_test, "X_test", "y_test")
+    if y_train.all() or not y_train.any():
+        raise ValueError("`y_train`: são precisos exemplos dos dois grupos (True e False) no treino.")
+    mu = torch.stack([X_train[~y_train].mean(0), X_train[y_train].mean(0)])  # [2, d]: grupo 0, grupo 1
+    w = mu[1] - mu[0]
+    scores = (X_test - mu.mean(0)) @ w
+    return float(((scores > 0) == y_test).double().mean())
 
 
 # ============================================================================ neurônios

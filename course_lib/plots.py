@@ -477,12 +477,38 @@ def plot_attribution(values, labels, title: str | None = None, xlabel: str = "co
 
 
 # ============================================================================ PCA
-def plot_pca(coords, labels, groups=None, title: str | None = None, explained_variance=None):
+def _spread_labels(c: np.ndarray, labels: list[str], min_gap: float) -> list[bool]:
+    """Quais rótulos escrever para que nenhum fique a menos de `min_gap` (fração dos eixos) de outro.
+
+    Escolha gulosa e determinística: primeiro os pontos mais afastados do centro (os que
+    costumam ser lidos), depois os outros, pulando quem cairia em cima de um já escrito.
+    """
+    span = np.ptp(c, axis=0)
+    span[span == 0] = 1.0
+    unit = (c - c.mean(0)) / span
+    order = np.argsort(-np.linalg.norm(unit, axis=1), kind="stable")
+    placed: list[np.ndarray] = []
+    keep = [False] * len(c)
+    for i in order:
+        if not labels[i]:
+            continue
+        if all(np.abs(unit[i] - u).max() >= min_gap for u in placed):
+            keep[i] = True
+            placed.append(unit[i])
+    return keep
+
+
+def plot_pca(coords, labels, groups=None, title: str | None = None, explained_variance=None,
+             axis_names=None, min_label_gap: float = 0.06):
     """Dispersão 2D (ex.: PCA de embeddings) com o texto de cada ponto.
 
-    `coords` [n, 2]; `labels` [n] (o token de cada ponto); `groups` [n] (opcional,
-    ex.: "masculino"/"feminino"): cor por grupo, na ordem em que os grupos aparecem;
-    `explained_variance` (opcional): fração da variância de cada eixo, ex. (0.41, 0.22).
+    `coords` [n, 2]; `labels` [n] (o token de cada ponto; "" = sem rótulo); `groups` [n]
+    (opcional, ex.: "masculino"/"feminino"): cor por grupo, na ordem em que os grupos
+    aparecem; `explained_variance` (opcional): fração da variância de cada eixo, ex.
+    (0.41, 0.22); `axis_names` (opcional): os nomes dos dois eixos (padrão: componentes
+    principais 1 e 2). Para a figura ficar legível num aglomerado denso, um rótulo só é
+    escrito se ficar a pelo menos `min_label_gap` (fração da largura/altura dos eixos)
+    de todos os já escritos (0 = escreve todos); os pontos aparecem todos.
     """
     c = _to_numpy(coords, "coords", (2,), "[n, 2]")
     if c.shape[1] != 2:
@@ -498,9 +524,12 @@ def plot_pca(coords, labels, groups=None, title: str | None = None, explained_va
             mask = np.array([x == g for x in grp])
             ax.scatter(c[mask, 0], c[mask, 1], color=palette[i % len(palette)], s=30, label=g)
         ax.legend(title="grupo", fontsize=8)
-    for (x, y), text in zip(c, labs):
-        ax.annotate(text, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=8, parse_math=False)
-    names = ["componente principal 1", "componente principal 2"]
+    for (x, y), text, keep in zip(c, labs, _spread_labels(c, labs, min_label_gap)):
+        if keep:
+            ax.annotate(text, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=8, parse_math=False)
+    names = list(axis_names) if axis_names is not None else ["componente principal 1", "componente principal 2"]
+    if len(names) != 2:
+        raise ValueError(f"`axis_names`: esperados 2 nomes (eixo x, eixo y); vieram {len(names)}.")
     if explained_variance is not None:
         names = [f"{n} ({100 * float(f):.0f}% da variância)" for n, f in zip(names, explained_variance)]
     ax.set_xlabel(names[0])

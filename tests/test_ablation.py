@@ -102,3 +102,31 @@ def test_bad_inputs_raise_pt_br_errors():
         ablate_layer(model, tokens, 2)
     with pytest.raises(TypeError, match="head_ablation_table.*dtype"):
         head_ablation_table(model, tokens.float())
+
+
+def test_head_ablation_table_loss_positions():
+    """`loss_positions` só escolhe onde a perda é medida; a cabeça é trocada em toda posição."""
+    model = attn_only_model(attn_biases=True)
+    tokens = tokens_for(model)
+    cols = [2, 4, -1]
+    table = head_ablation_table(model, tokens, loss_positions=cols)
+    per_clean = lm_cross_entropy_loss(model(tokens), tokens, per_token=True)[:, [2, 4, tokens.shape[1] - 2]]
+    per_abl = lm_cross_entropy_loss(ablate_heads(model, tokens, [(1, 1)]), tokens, per_token=True)
+    want = per_abl[:, [2, 4, tokens.shape[1] - 2]].mean() - per_clean.mean()
+    torch.testing.assert_close(table[1, 1], want)
+    assert not torch.allclose(table, head_ablation_table(model, tokens), atol=1e-4)
+    with pytest.raises(ValueError, match="`loss_positions` deve ser um inteiro"):
+        head_ablation_table(model, tokens, loss_positions=[tokens.shape[1] - 1])
+
+
+def test_head_ablation_table_second_copy_on_induction():
+    """No modelo de indução, a 0.0 custa mais na 2ª cópia que na média de todas as posições."""
+    from course_lib import load_pretrained
+    from course_lib.data import repeated_tokens
+
+    model = load_pretrained("induction")
+    n = 20
+    tokens = repeated_tokens(8, n, model.cfg.d_vocab, seed=0)
+    everywhere = head_ablation_table(model, tokens)
+    second = head_ablation_table(model, tokens, loss_positions=range(n + 1, 2 * n))
+    assert second[0, 0] > 1.5 * everywhere[0, 0] > 0

@@ -154,3 +154,19 @@ def test_neuron_errors_in_portuguese():
     attn_only = HookedTransformer(Config(n_layers=1, d_model=8, n_heads=2, d_vocab=10, n_ctx=4))
     with pytest.raises(ValueError, match="só de atenção"):
         top_activating_tokens(attn_only, TOKENS, 0, 0)
+
+
+def test_diff_of_means_accuracy_separates_and_fails_cleanly():
+    import pytest as _pytest
+    from course_lib.activations import diff_of_means_accuracy
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 2 == 0
+    X = torch.randn(200, 5, generator=gen) + 10.0 + 4.0 * y[:, None] * torch.tensor([1.0, 0, 0, 0, 0])
+    assert diff_of_means_accuracy(X[:100], y[:100], X[100:], y[100:]) > 0.9
+    shuffled = y[torch.randperm(200, generator=gen)]
+    assert abs(diff_of_means_accuracy(X[:100], shuffled[:100], X[100:], shuffled[100:]) - 0.5) < 0.15
+    with _pytest.raises(TypeError, match="y_train"):
+        diff_of_means_accuracy(X[:10], y[:10].float(), X[10:], y[10:])
+    with _pytest.raises(ValueError, match="dois grupos"):
+        diff_of_means_accuracy(X[:10], torch.ones(10, dtype=torch.bool), X[10:], y[10:])

@@ -160,12 +160,29 @@ def test_plot_attribution_colors():
 def test_plot_pca_groups():
     words = ["gato", "gata", "gatos", "gatas"]
     fig = plots.plot_pca(torch.randn(4, 2), words, groups=["masc.", "fem.", "masc.", "fem."],
-                         explained_variance=(0.5, 0.25))
+                         explained_variance=(0.5, 0.25), min_label_gap=0)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.texts] == words
     assert ax.get_legend().get_title().get_text() == "grupo"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["masc.", "fem."]
     assert ax.get_xlabel() == "componente principal 1 (50% da variância)"
+    render(fig)
+
+
+def test_plot_pca_skips_overlapping_labels():
+    """Num aglomerado denso só alguns rótulos são escritos, nenhum em cima do outro; os isolados ficam."""
+    gen = torch.Generator().manual_seed(0)
+    dense = torch.randn(40, 2, generator=gen) * 0.01
+    coords = torch.cat([dense, torch.tensor([[5.0, 5.0], [-5.0, 4.0]])])
+    words = [f"w{i}" for i in range(40)] + ["longe1", "longe2"]
+    fig = plots.plot_pca(coords, words, axis_names=("PC3", "PC1"))
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.texts]
+    assert "longe1" in shown and "longe2" in shown
+    assert 1 <= len(shown) - 2 < 10
+    assert ax.get_xlabel() == "PC3" and ax.get_ylabel() == "PC1"
+    everything = plots.plot_pca(coords, words, min_label_gap=0)
+    assert len(everything.axes[0].texts) == 42
     render(fig)
 
 

@@ -12,13 +12,15 @@
 #
 # - o fluxo residual como canal compartilhado: `resid_pre`, `resid_mid`, `resid_post` e
 #   as somas exatas que os ligam (e um erro comum na fórmula do bloco);
-# - uma cabeça de atenção escrita do zero (q, k, v, scores, máscara, softmax, z, W_O),
-#   conferida passo a passo contra o cache do modelo;
-# - por que os scores são divididos por √d_head;
+# - o que guarda cada gancho de uma cabeça de atenção (q, k, v, pontuações, máscara,
+#   softmax, z, W_O), para você escrevê-la do zero nos exercícios;
+# - por que as pontuações de atenção são divididas por √d_head;
 # - a saída da atenção como soma de um termo por cabeça (mais o viés b_O);
 # - quanto cada cabeça move de cada origem (`info = A · ‖v W_O‖`) e por que o padrão de
 #   atenção sozinho não diz isso;
-# - ablação: quais cabeças dá para podar, e por que os efeitos não se somam.
+# - ablação: quais cabeças dá para podar, e por que os efeitos não se somam;
+# - quem leva o número do sujeito até o verbo: atenção, ablação e especificidade medidas
+#   lado a lado.
 #
 # **Tempo estimado:** ~50 min.
 #
@@ -78,15 +80,20 @@ def max_err(a, b) -> float:
     return (a - b).abs().max().item()
 
 
-print(f"resid_pre[0] = embed + pos_embed:          erro {max_err(cache['resid_pre', 0], cache['embed'] + cache['pos_embed']):.1e}")
+def verdict(err: float, tol: float = 1e-5) -> str:
+    """Exatidão como veredito contra uma tolerância (o erro em si é ruído de float32, muda de CPU para CPU)."""
+    return f"erro < {tol:g}: {'✅' if err < tol else '❌'}"
+
+
+print(f"resid_pre[0] = embed + pos_embed:          {verdict(max_err(cache['resid_pre', 0], cache['embed'] + cache['pos_embed']))}")
 for l in range(cfg.n_layers):
     block = model.blocks[l]
     attn_out = block.attn(block.ln1(cache["resid_pre", l]))  # recalculado a partir do resid_pre
     mlp_out = block.mlp(block.ln2(cache["resid_mid", l]))
-    print(f"camada {l}: resid_mid = resid_pre + Attn(LN1(resid_pre)):  erro {max_err(cache['resid_mid', l], cache['resid_pre', l] + attn_out):.1e}")
-    print(f"         resid_post = resid_mid + MLP(LN2(resid_mid)):  erro {max_err(cache['resid_post', l], cache['resid_mid', l] + mlp_out):.1e}")
+    print(f"camada {l}: resid_mid = resid_pre + Attn(LN1(resid_pre)):  {verdict(max_err(cache['resid_mid', l], cache['resid_pre', l] + attn_out))}")
+    print(f"         resid_post = resid_mid + MLP(LN2(resid_mid)):  {verdict(max_err(cache['resid_post', l], cache['resid_mid', l] + mlp_out))}")
     if l + 1 < cfg.n_layers:
-        print(f"         resid_pre[{l + 1}] = resid_post[{l}]:               erro {max_err(cache['resid_pre', l + 1], cache['resid_post', l]):.1e}")
+        print(f"         resid_pre[{l + 1}] = resid_post[{l}]:               {verdict(max_err(cache['resid_pre', l + 1], cache['resid_post', l]))}")
 
 # %% [markdown]
 # ### Um erro na fórmula do texto-fonte
@@ -111,7 +118,7 @@ l = 0
 block = model.blocks[l]
 source_formula = cache["resid_pre", l] + block.mlp(block.ln2(cache["resid_pre", l] + cache["attn_out", l]))
 missing = cache["resid_post", l] - source_formula
-print(f"resid_post do modelo − fórmula do texto = attn_out?  erro {max_err(missing, cache['attn_out', l]):.1e}")
+print(f"resid_post do modelo − fórmula do texto = attn_out?  {verdict(max_err(missing, cache['attn_out', l]))}")
 
 # %% [markdown]
 # A diferença entre o modelo e a fórmula do texto é **exatamente** a saída da atenção
@@ -136,7 +143,7 @@ def drop_attn_out(act, hook):  # hook.name é "blocks.L.hook_resid_post"
 source_block = []
 for l in range(cfg.n_layers):
     source_block += [(f"blocks.{l}.hook_attn_out", save_attn_out), (f"blocks.{l}.hook_resid_post", drop_attn_out)]
-clean_loss = model(data, return_type="loss").item()
+clean_loss = lm_cross_entropy_loss(model(data), data).item()
 source_loss = model.run_with_hooks(data, return_type="loss", fwd_hooks=source_block).item()
 print(f"perda do modelo: {clean_loss:.3f}   com o bloco da fórmula do texto: {source_loss:.3f}   "
       f"(chutar uniforme: {math.log(cfg.d_vocab):.3f})")
@@ -149,88 +156,73 @@ print(f"perda do modelo: {clean_loss:.3f}   com o bloco da fórmula do texto: {s
 # `LayerNorm(X + SelfAttention(X))`, em que a LN vem depois da soma; este modelo, o
 # GPT-2 e os do TransformerLens usam a versão pré-LN.)
 #
-# ## 2. Uma cabeça, passo a passo
+# ## 2. Uma cabeça, passo a passo: o que cada gancho guarda
 #
-# Vamos refazer a cabeça 2 da camada 0 (a L0H2, que na lição 04 era a que mais olhava
-# para o token anterior) com as nossas próprias contas, e comparar cada passo com o
-# gancho correspondente do cache. Pesos dessa cabeça:
-# `W_Q, W_K, W_V`: `[d_model, d_head]`; `b_Q, b_K, b_V`: `[d_head]`; `W_O`: `[d_head, d_model]`.
+# Vamos seguir a cabeça 2 da camada 0 (a L0H2, que na lição 04 era a que mais olhava
+# para o token anterior) pelos ganchos do cache. Aqui ficam a matemática e os formatos;
+# a conta de cada passo, a partir dos pesos, é você quem escreve no caderno de
+# exercícios (05.attention_scores → 05.single_head_forward), conferindo contra estes
+# mesmos ganchos. Pesos desta cabeça: `W_Q, W_K, W_V`: `[d_model, d_head]`;
+# `b_Q, b_K, b_V`: `[d_head]`; `W_O`: `[d_head, d_model]`.
 #
 # **Passo 0: a entrada.** A cabeça não lê o `resid_pre` cru, e sim a saída da LN1. O
-# gancho `ln1.hook_normalized` guarda o vetor normalizado **antes** de `w` e `b` da LN
-# (como no TransformerLens), então a entrada é `normalized * w + b`.
+# gancho `ln1.hook_normalized` guarda o vetor normalizado **antes** do ganho `w` e do
+# viés `b` da LN (como no TransformerLens 3.x; no 2.x, o do ARENA, o gancho já incluía
+# `w` e `b`), então a entrada da cabeça é `normalized · w + b`.
 
 # %%
 layer, head = 0, 2
 attn = model.blocks[layer].attn
 ln1 = model.blocks[layer].ln1
 x = cache[f"blocks.{layer}.ln1.hook_normalized"] * ln1.w + ln1.b  # [batch, pos, d_model]
-print("x:", tuple(x.shape), f"  erro contra ln1(resid_pre): {max_err(x, ln1(cache['resid_pre', layer])):.1e}")
+print("x:", tuple(x.shape), " normalized · w + b = ln1(resid_pre)?", verdict(max_err(x, ln1(cache["resid_pre", layer]))))
+print("pesos:", {name: tuple(getattr(attn, name)[head].shape) for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q")})
 
 # %% [markdown]
-# **Passo 1: consultas, chaves e valores.** Uma multiplicação de matriz e um viés cada.
-
-# %%
-q = x @ attn.W_Q[head] + attn.b_Q[head]  # [batch, pos, d_head]
-k = x @ attn.W_K[head] + attn.b_K[head]
-v = x @ attn.W_V[head] + attn.b_V[head]
-print("q:", tuple(q.shape))
-print(f"erro q: {max_err(q, cache['q', layer][:, :, head]):.1e}   k: {max_err(k, cache['k', layer][:, :, head]):.1e}"
-      f"   v: {max_err(v, cache['v', layer][:, :, head]):.1e}")
-
-# %% [markdown]
-# **Passo 2: scores.** O score da consulta *q* com a chave *k* é o produto escalar,
-# dividido por √d_head: uma matriz `[batch, query_pos, key_pos]`.
-
-# %%
-scores = q @ k.transpose(-1, -2) / math.sqrt(cfg.d_head)  # [batch, q, k]
-print("scores:", tuple(scores.shape))
-
-# %% [markdown]
-# **Passo 3: máscara causal.** A posição *q* não pode ver o futuro: pomos −∞ em todo
-# *k > q* (acima da diagonal; a diagonal fica, cada token pode olhar para si). Com −∞,
-# o softmax dá exatamente 0 ali. O gancho `hook_attn_scores` guarda os scores já
-# mascarados. (O código de exemplo do texto-fonte não tem máscara: ele descreve uma
+# **Passo 1: consultas, chaves e valores.** Uma multiplicação de matriz e um viés cada:
+# $q = x W_Q + b_Q$, $k = x W_K + b_K$, $v = x W_V + b_V$, cada um `[batch, pos, d_head]`
+# por cabeça. O cache guarda as quatro cabeças juntas (`hook_q`, `hook_k`, `hook_v`).
+#
+# **Passo 2: pontuações de atenção.** A pontuação da consulta *q* com a chave *k* é o
+# produto escalar dividido por √d_head (a seção 3 mostra por quê):
+# $s[q, k] = q_q \cdot k_k / \sqrt{d_{head}}$, uma matriz `[query_pos, key_pos]` por cabeça.
+#
+# **Passo 3: máscara causal.** A posição *q* não pode ver o futuro: −∞ em todo *k > q*
+# (acima da diagonal; a diagonal fica, cada token pode olhar para si). Com −∞, o softmax
+# dá exatamente 0 ali. O gancho `hook_attn_scores` guarda as pontuações **já
+# mascaradas**. (O código de exemplo do texto-fonte não tem máscara: ele descreve uma
 # atenção bidirecional, que num modelo de linguagem veria a resposta.)
 
 # %%
-n_pos = scores.shape[-1]
-future = torch.triu(torch.ones(n_pos, n_pos, dtype=torch.bool), diagonal=1)
-masked = scores.masked_fill(future, float("-inf"))
-print("scores mascarados iguais ao cache (incluindo os −∞):", torch.equal(masked, cache["attn_scores", layer][:, head]))
+print("cache['q', 0]:", tuple(cache["q", layer].shape), "= [batch, pos, head, d_head]")
+stored = cache["attn_scores", layer][0, head]  # [query_pos, key_pos]
+n_pos = stored.shape[-1]
+is_future = torch.arange(n_pos)[None, :] > torch.arange(n_pos)[:, None]  # k > q
+print("pontuações da L0H2:", tuple(stored.shape), "| −∞ em", int(torch.isinf(stored).sum()),
+      f"posições (n(n−1)/2 = {n_pos * (n_pos - 1) // 2}); −∞ exatamente onde k > q:",
+      torch.equal(torch.isinf(stored), is_future))
 
 # %% [markdown]
-# **Passo 4: padrão.** Softmax sobre as **chaves** (o último eixo): cada linha soma 1.
+# **Passo 4: padrão.** Softmax sobre as **chaves** (o último eixo): $A = \mathrm{softmax}_k(s)$.
+# Cada linha soma 1 e o futuro recebe exatamente 0.
+#
+# **Passo 5: z.** Média dos valores pesada pelo padrão: $z_q = \sum_k A[q, k]\, v_k$.
+#
+# **Passo 6: de volta ao fluxo.** `W_O` leva `z` de `d_head` para `d_model`: a cabeça
+# escreve $z W_O$. A saída da camada de atenção é a soma das 4 cabeças **mais** o viés
+# `b_O` (um só por camada, que não pertence a cabeça nenhuma); a seção 4 confere essa soma.
 
 # %%
-pattern = masked.softmax(dim=-1)
-print(f"erro pattern: {max_err(pattern, cache['pattern', layer][:, head]):.1e}   somas das linhas: "
-      f"{pattern.sum(-1).min():.4f} a {pattern.sum(-1).max():.4f}")
-no_mask = scores.softmax(dim=-1)
-print(f"sem a máscara, a atenção média dada ao futuro seria {no_mask.masked_fill(~future, 0).sum(-1).mean():.2f}")
+A = cache["pattern", layer][0, head]
+rows_ok = max_err(A.sum(-1), torch.ones(n_pos)) < 1e-6
+print("linhas do padrão somam 1 (erro < 1e-6):", "✅" if rows_ok else "❌", "| atenção no futuro exatamente 0:", bool((A.triu(1) == 0).all()))
+print("cache['z', 0]:", tuple(cache["z", layer].shape), "= [batch, pos, head, d_head]")
+labels_pos = [f"{i}:{t}" for i, t in enumerate(str_tokens)]
+plots.plot_attention(A, labels_pos, title=f"L{layer}H{head}: padrão de atenção")
 
 # %% [markdown]
-# **Passo 5: z.** Média dos valores pesada pelo padrão: `z[q] = Σ_k A[q, k] v[k]`.
-
-# %%
-z = pattern @ v  # [batch, q, d_head]
-print("z:", tuple(z.shape), f"  erro: {max_err(z, cache['z', layer][:, :, head]):.1e}")
-
-# %% [markdown]
-# **Passo 6: de volta ao fluxo.** `W_O` leva `z` de `d_head` para `d_model`. A saída da
-# camada de atenção é a soma das saídas das 4 cabeças **mais** o viés `b_O` (um só por
-# camada, que não pertence a cabeça nenhuma).
-
-# %%
-result = z @ attn.W_O[head]  # [batch, pos, d_model]: o que ESTA cabeça escreve no fluxo
-all_results = torch.einsum("bphe,hed->bphd", cache["z", layer], attn.W_O)  # [batch, pos, head, d_model]
-print(f"nossa cabeça contra a do einsum: erro {max_err(result, all_results[:, :, head]):.1e}")
-print(f"Σ cabeças + b_O contra hook_attn_out: erro {max_err(all_results.sum(2) + attn.b_O, cache['attn_out', layer]):.1e}")
-plots.plot_attention(pattern[0], str_tokens, title=f"L{layer}H{head}, calculado à mão")
-
-# %% [markdown]
-# Cada passo bateu com o cache. Essa cabeça inteira cabe em 8 linhas — e é tudo o que
-# uma cabeça de atenção faz.
+# É tudo o que uma cabeça de atenção faz: seis passos, cada um uma linha de PyTorch. No
+# caderno de exercícios você os escreve e a sua cabeça tem de bater com estes ganchos.
 #
 # ## 3. Por que dividir por √d_head?
 #
@@ -248,7 +240,7 @@ for d in (4, 16, 64, 256):
     print(f"{d:6d}   {dots.var():8.1f}   {(dots / math.sqrt(d)).var():8.2f}")
 
 # %% [markdown]
-# Scores com variância grande **saturam** o softmax: quase toda a probabilidade vai
+# Pontuações com variância grande **saturam** o softmax: quase toda a probabilidade vai
 # para uma chave só, e o gradiente que volta pelo softmax quase some (o modelo mal
 # consegue aprender a mudar a atenção). Medimos, com 16 chaves aleatórias, a maior
 # probabilidade média e o tamanho médio do gradiente que atravessa o softmax:
@@ -270,7 +262,7 @@ for d in (4, 16, 64, 256):
 # %% [markdown]
 # Sem a divisão, quanto maior a cabeça, mais o softmax vira um "argmax" e menor o
 # gradiente; com a divisão, nada muda com `d_head`. E o modelo treinado depende da
-# escala que aprendeu: se tirarmos a divisão dele (multiplicando os scores por
+# escala que aprendeu: se tirarmos a divisão dele (multiplicando as pontuações por
 # √d_head = 4 com um gancho), a perda piora.
 
 # %%
@@ -293,7 +285,7 @@ for l in range(cfg.n_layers):
     layer_sum = heads[l * cfg.n_heads:(l + 1) * cfg.n_heads].sum(0) + model.blocks[l].attn.b_O
     err = max_err(layer_sum, cache["attn_out", l])
     assert err < 1e-5
-    print(f"camada {l}: Σ cabeças + b_O = attn_out   (erro {err:.1e})")
+    print(f"camada {l}: Σ cabeças + b_O = attn_out   ({verdict(err)})")
 
 # %% [markdown]
 # Indo até o fim: o fluxo residual final é **exatamente** a soma de embed, pos_embed,
@@ -304,7 +296,7 @@ parts, part_labels = cache.get_full_resid_decomposition(return_labels=True)
 err = max_err(parts.sum(0), cache["resid_post", cfg.n_layers - 1])
 assert err < 1e-4
 print(len(part_labels), "termos:", part_labels)
-print(f"Σ termos = resíduo final (erro {err:.1e})")
+print(f"Σ termos = resíduo final ({verdict(err, 1e-4)})")
 
 # %% [markdown]
 # Quanto cada termo escreve na posição de "viu", de onde o modelo prevê "dormem"?
@@ -333,9 +325,9 @@ W_O = model.blocks[layer].attn.W_O[head]
 A = cache["pattern", layer][0, head]  # [q, k]
 vWO = cache["v", layer][0, :, head] @ W_O  # [k, d_model]: o que cada origem "oferece"
 pieces = A[:, :, None] * vWO[None, :, :]  # [q, k, d_model]
-print(f"Σ_k parcelas = resultado da cabeça L{layer}H{head}: erro {max_err(pieces.sum(1), cache['z', layer][0, :, head] @ W_O):.1e}")
+print(f"Σ_k parcelas = resultado da cabeça L{layer}H{head}: {verdict(max_err(pieces.sum(1), cache['z', layer][0, :, head] @ W_O))}")
 info = movement.info_moved(model, cache, layer, head)[0]  # [q, k]
-print(f"info_moved = A · ‖v W_O‖: erro {max_err(info, pieces.norm(dim=-1)):.1e}")
+print(f"info_moved = A · ‖v W_O‖: {verdict(max_err(info, pieces.norm(dim=-1)))}")
 
 # %% [markdown]
 # O texto-fonte diz que a quantidade de informação movida de *j* para *i* é
@@ -385,7 +377,7 @@ for l in range(cfg.n_layers):
 # do padrão, `weights.sum(dim=-2)`: isso é só quanta atenção cada origem **recebe**, com
 # o mesmo problema — ignora o que a origem tem para oferecer.)
 #
-# `movement.head_movement_summary` resume cada cabeça em dois números, sobre o batch:
+# `movement.head_movement_summary` resume cada cabeça em dois números, sobre o lote:
 # quanto ela traz de **outras** posições (`moved_from_others`, em norma) e de quão longe,
 # em média (`mean_distance`, ponderada por `info`).
 
@@ -414,8 +406,26 @@ plots.plot_head_scores(delta, title="Aumento da perda ao zerar cada cabeça", fm
                        colorbar_label="Δ perda (nats/token)")
 
 # %% [markdown]
-# Algumas cabeças fazem muita falta; outras quase nenhuma. Candidatas à poda: as que
-# pioram a perda em menos de 0.01 nat/token. Mas cuidado: a tabela mede uma cabeça de
+# Uma definição só, a de todo o curso: a cabeça é desligada em **todas** as posições, e
+# a medida é a perda média do próximo token em **todas** as posições do texto (a mesma
+# média de `model(tokens, return_type="loss")` e do exercício 05.zero_ablation_loss_delta).
+# O argumento `loss_positions` mede a perda só em algumas posições; o notebook 08 usa a
+# 2ª cópia de uma sequência repetida, onde a indução atua (a medida do ARENA). A escolha
+# muda o número, então ela sempre vem dita. No modelo de indução:
+
+# %%
+from course_lib.induction import make_repeated_batch
+
+induction_model = load_pretrained("induction")
+repeated = make_repeated_batch(induction_model, batch=8, seq_len=20)  # [BOS, x_1..x_20, x_1..x_20]
+everywhere = ablation.head_ablation_table(induction_model, repeated)[0, 0]
+second_copy = ablation.head_ablation_table(induction_model, repeated, loss_positions=range(21, 40))[0, 0]
+print(f"cabeça 0.0 do modelo de indução: Δ perda {everywhere:.2f} na média de todas as posições, "
+      f"{second_copy:.2f} só na 2ª cópia")
+
+# %% [markdown]
+# De volta ao `lm` (tabela acima): algumas cabeças fazem muita falta; outras quase nenhuma. Candidatas à poda: as que
+# pioram a perda em menos de 0,01 nat/token. Mas cuidado: a tabela mede uma cabeça de
 # cada vez. Desligando **todas** as candidatas juntas:
 
 # %%
@@ -432,7 +442,7 @@ print(f"soma dos efeitos individuais: {alone:.3f}   efeito de desligar todas jun
 
 # %%
 fresh = grammar.make_dataset(32, cfg.n_ctx, seed=8)
-fresh_clean = model(fresh, return_type="loss").item()
+fresh_clean = lm_cross_entropy_loss(model(fresh), fresh).item()
 fresh_pruned = lm_cross_entropy_loss(ablation.ablate_heads(model, fresh, candidates), fresh).item()
 print(f"texto novo: perda {fresh_clean:.3f} → {fresh_pruned:.3f} sem as {len(candidates)} candidatas "
       f"(de {cfg.n_layers * cfg.n_heads} cabeças)")
@@ -450,20 +460,147 @@ r_moved, r_delta = ranks(summary["moved_from_others"]), ranks(delta)
 spearman = torch.corrcoef(torch.stack([r_moved, r_delta]))[0, 1].item()
 print(f"Spearman(quanto move, quanto faz falta) = {spearman:.2f}")
 top_mover = labels[int(summary["moved_from_others"].flatten().argmax())]
-print(f"a cabeça que mais move é a {top_mover}; o seu Δ perda é {delta.flatten()[summary['moved_from_others'].flatten().argmax()]:.4f}")
+print(f"a cabeça que mais move é a {top_mover}; o seu Δ perda é {delta.flatten()[summary['moved_from_others'].flatten().argmax()]:.3f}")
 
 # %% [markdown]
 # Mover muito não é o mesmo que fazer falta. `info` mede o **tamanho** do que é
 # movido; a ablação mede se o resto do modelo **usa** isso. As duas perguntas são
 # boas; só não são a mesma pergunta.
+
+# %% [markdown]
+# ## 7. Quem leva o número do sujeito até o verbo?
 #
+# Em "os gatos que o menino viu ___", o verbo tem de concordar com "gatos" (plural), e
+# não com "menino", o substantivo mais próximo. Alguma cabeça leva o número do sujeito
+# até a posição onde o verbo é previsto? Uma cabeça "sintática" faria isso: olharia para
+# o **sujeito**, não para o substantivo mais próximo. Montamos 64 frases desse tipo, com
+# o sujeito e o substantivo da oração relativa sempre em números diferentes, e
+# conferimos na gramática que só o verbo no número do sujeito é possível.
+
+# %%
+import random
+
+from course_lib.data import DEFINITE, NOUNS, VERBS
+
+rng = random.Random(0)
+animate = [n for n in NOUNS if n[3][0] in ("humano", "animal")]
+relative_verbs = [v for v in VERBS if v[0] in ("vê", "ama", "procura", "encontra")]
+main_verbs = [(v[0], v[1]) for v in VERBS if v[5] is None and v[4] == ("humano", "animal")]  # intransitivos
+
+
+def noun_phrase(noun, number):
+    singular, plural, gender, _ = noun
+    return f"{DEFINITE[gender, number]} {singular if number == 'sg' else plural}"
+
+
+prompts, subject_plural = [], []
+while len(prompts) < 64:
+    number = rng.choice(["sg", "pl"])
+    other = "pl" if number == "sg" else "sg"
+    verb = rng.choice(relative_verbs)
+    prompt = (f"{noun_phrase(rng.choice(animate), number)} que {noun_phrase(rng.choice(animate), other)} "
+              f"{verb[2] if other == 'sg' else verb[3]}")
+    if prompt not in prompts:
+        prompts.append(prompt)
+        subject_plural.append(number == "pl")
+agree = torch.stack([model.to_tokens(p)[0] for p in prompts])  # [64, 7]
+subject_plural = torch.tensor(subject_plural)
+SUBJ, NEAR = 2, 5  # posições: 0:<bos> 1:artigo 2:SUJEITO 3:que 4:artigo 5:SUBSTANTIVO PRÓXIMO 6:verbo
+sg_ids = torch.tensor([model.tokenizer.to_single_token(s) for s, _ in main_verbs])
+pl_ids = torch.tensor([model.tokenizer.to_single_token(p) for _, p in main_verbs])
+p_next = torch.stack([grammar.next_token_probs(t)[-1] for t in agree])  # [64, d_vocab], distribuição exata
+right = torch.where(subject_plural[:, None], p_next[:, pl_ids], p_next[:, sg_ids])
+wrong = torch.where(subject_plural[:, None], p_next[:, sg_ids], p_next[:, pl_ids])
+print(len(main_verbs), "verbos principais:", [s for s, _ in main_verbs])
+print("na gramática, o verbo no número do sujeito é possível em todas as frases:", bool((right.sum(-1) > 0).all()),
+      "| no número do substantivo próximo, nunca:", bool((wrong == 0).all()))
+print("exemplo:", prompts[0], "→", main_verbs[0][subject_plural[0].long()])
+
+
+def signed(x: float, digits: int) -> str:
+    """x com sinal e `digits` casas, sem "-0.00" (o sinal de um zero arredondado é ruído de float32)."""
+    return f"{round(x, digits) + 0.0:+.{digits}f}"
+
+
+def agreement(logits: torch.Tensor) -> torch.Tensor:
+    """Por frase: logit(verbo no número do sujeito) − logit(no outro número), média dos verbos."""
+    last = logits[:, -1]
+    diff = (last[:, pl_ids] - last[:, sg_ids]).mean(-1)
+    return torch.where(subject_plural, diff, -diff)
+
+
+clean_agree = agreement(model(agree))
+print(f"modelo limpo: acerta o número em {(clean_agree > 0).float().mean():.0%} das frases; "
+      f"diferença de logits média {clean_agree.mean():.2f}")
+
+# %% [markdown]
+# ✍️ **Preveja:** a cabeça que mais olha para o sujeito é a que o modelo precisa para
+# acertar a concordância?
+#
+# Para cada cabeça, três medidas na posição do verbo da oração relativa (onde o verbo
+# principal é previsto): a atenção no sujeito e no substantivo próximo (o controle), e o
+# quanto a concordância piora sem a cabeça (ablação pela média, que tira a informação
+# específica da cabeça sem tirar o seu nível médio), comparado com o quanto a perda
+# piora no texto comum (o `delta` da seção 6): a **especificidade**.
+
+# %%
+_, agree_cache = model.run_with_cache(agree)
+print("cabeça   atenção: sujeito  próximo   Δ concordância  acerto   Δ perda no texto")
+rows = []
+for l in range(cfg.n_layers):
+    pattern_last = agree_cache["pattern", l][:, :, -1]  # [batch, head, key_pos]
+    for h in range(cfg.n_heads):
+        ablated = agreement(ablation.ablate_heads(model, agree, [(l, h)], mode="mean"))
+        drop = (ablated - clean_agree).mean().item()
+        rows.append((f"L{l}H{h}", pattern_last[:, h, SUBJ].mean().item(), pattern_last[:, h, NEAR].mean().item(), drop,
+                     delta[l, h].item()))
+        print(f"{rows[-1][0]}     {rows[-1][1]:.2f}     {rows[-1][2]:.2f}      {signed(drop, 2)}          "
+              f"{(ablated > 0).float().mean():4.0%}     {signed(delta[l, h].item(), 3)}")
+by_subject = max(rows, key=lambda r: r[1])
+by_drop = min(rows, key=lambda r: r[3])
+by_loss = max(rows, key=lambda r: r[4])
+print(f"mais atenção no sujeito: {by_subject[0]} ({by_subject[1]:.2f} contra {by_subject[2]:.2f} no próximo); "
+      f"sem ela a concordância muda {by_subject[3]:+.2f}")
+print(f"maior queda da concordância: {by_drop[0]} ({by_drop[3]:+.2f}); é também a que mais piora a perda no texto: "
+      f"{by_drop[0] == by_loss[0]}")
+specific = min((r for r in rows if r[4] < 0.01), key=lambda r: r[3])
+print(f"maior queda entre as cabeças que quase não mexem na perda do texto (< 0,01): {specific[0]} ({specific[3]:+.2f}), "
+      f"que olha {specific[1]:.2f} para o sujeito e {specific[2]:.2f} para o substantivo próximo")
+assert by_subject[3] > -0.5 and by_drop[0] == by_loss[0] and specific[2] > specific[1]  # o texto abaixo depende disto
+
+# %% [markdown]
+# Três leituras, cada uma com o seu controle:
+#
+# - **Olhar para o sujeito não é levar o número.** A L2H1 é a que mais olha para o
+#   sujeito (e quase nada para o substantivo próximo, o controle): parece a cabeça
+#   "sintática" que procurávamos. Sem ela, a concordância praticamente não muda.
+# - **Fazer falta não é ser específica.** A L0H2 é a que mais derruba a concordância
+#   (cerca de −3 da diferença de logits de 7,5, e passa a errar 2% das frases), mas é também a
+#   cabeça cuja ablação mais piora a perda em todo o texto (seção 6): ela é importante
+#   para tudo, não para a concordância em particular.
+# - **O efeito específico vem de onde não se esperava.** Entre as cabeças que quase não
+#   mexem na perda do texto, a L1H1 é a que mais tira da concordância (cerca de −1), e
+#   ela olha para o substantivo **próximo**, não para o sujeito. O que ela lê ali (o
+#   substantivo próximo pode já trazer informação do sujeito, escrita por cabeças da
+#   camada 0) é uma hipótese para testar com patching, não uma conclusão.
+#
+# Nenhuma cabeça sozinha é "a" cabeça sintática: com qualquer uma desligada, o modelo
+# ainda acerta o número em pelo menos 98% das frases. A pergunta "quem leva o número?" pede as
+# ferramentas dos próximos notebooks (composição, patching), e cada resposta vale só
+# quando vem com a sua medida de especificidade.
+
+# %% [markdown]
 # ## Resumo
 #
 # - O fluxo residual é uma soma: `resid_mid = resid_pre + Attn(LN1(resid_pre))`,
 #   `resid_post = resid_mid + MLP(LN2(resid_mid))`. A saída da atenção fica no fluxo.
-# - Uma cabeça: `q, k, v = x W + b`; `scores = q kᵀ / √d_head`; máscara causal (−∞ acima
+# - Uma cabeça: `q, k, v = x W + b`; `pontuações = q kᵀ / √d_head`; máscara causal (−∞ acima
 #   da diagonal) **antes** do softmax; `A = softmax` nas chaves; `z = A v`; `z W_O`.
-# - √d_head mantém a variância dos scores em 1 e o softmax longe da saturação.
+# - √d_head mantém a variância das pontuações em 1 e o softmax longe da saturação.
 # - A atenção de uma camada = Σ das cabeças + `b_O`; o fluxo final = soma exata de todos os termos.
 # - O que uma cabeça move de *k* para *q* é `A[q, k] · ‖v_k W_O‖`, não só `A[q, k]`.
-# - Para podar, meça com ablação, teste o conjunto junto e em dados novos.
+# - Para podar, meça com ablação (uma definição: todas as posições, salvo `loss_positions`
+#   dito), teste o conjunto junto e em dados novos.
+# - Na concordância a distância, a cabeça que mais olha para o sujeito (L2H1) não faz falta;
+#   a que mais faz falta (L0H2) faz falta para tudo; a mais específica (L1H1) olha para o
+#   substantivo próximo. Atenção, necessidade e especificidade são três medidas diferentes.

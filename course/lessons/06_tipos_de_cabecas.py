@@ -11,7 +11,7 @@
 #
 # - os três padrões de atenção mais simples: cabeça de *token anterior*, de *token atual*
 #   e de *primeiro token* (o BOS);
-# - como transformar cada padrão num placar entre 0 e 1 e por que a posição 0 fica de fora;
+# - como transformar cada padrão num escore entre 0 e 1 e por que a posição 0 fica de fora;
 # - como detectar esses tipos nos dois modelos do curso (`induction` e `lm`), com mapas de
 #   calor, rótulos automáticos e padrões feitos sob medida (`detect_pattern`);
 # - os circuitos de uma cabeça como matrizes: $W_{QK} = W_Q W_K^\top$ (para onde olhar) e
@@ -79,7 +79,7 @@ print("formato:", tuple(ideal.shape), "| linhas somam 1 e nada no futuro: ok")
 
 # %%
 ideal_names = ["(I) token anterior", "(II) token atual", "(III) primeiro token"]
-fig = plots.plot_attention_grid(ideal, str_tokens, title="Três padrões ideais")
+fig = plots.plot_attention_grid(ideal, [f"{i}:{t}" for i, t in enumerate(str_tokens)], title="Três padrões ideais")
 for ax, name in zip(fig.axes, ideal_names):
     ax.set_title(name)
 fig
@@ -99,58 +99,44 @@ print("linha 0 é [1, 0, ..., 0] em todas as", row0.shape[0] * row0.shape[1], "c
       torch.allclose(row0, expected_row0.expand_as(row0)))
 
 # %% [markdown]
-# A consequência prática: a posição 0 não diz nada sobre a cabeça. Por isso os placares
+# A consequência prática: a posição 0 não diz nada sobre a cabeça. Por isso os escores
 # abaixo usam só as consultas $q \ge 1$.
 #
-# ## 2. Um placar para cada tipo
+# ## 2. Um escore para cada tipo
 #
-# Para um padrão $A$ de formato `[batch, head, q, k]`, o placar de cada tipo é a atenção
-# média na chave "certa", na média do batch e das consultas $q = 1, \dots, \text{pos}-1$:
+# Para um padrão $A$ de formato `[batch, head, q, k]`, o escore de cada tipo é a atenção
+# média na chave "certa", na média do lote e das consultas $q = 1, \dots, \text{pos}-1$:
 #
 # $$\text{anterior} = \operatorname{média}_{b,\,q\ge1} A[b, q, q-1] \qquad
 # \text{atual} = \operatorname{média}_{b,\,q\ge1} A[b, q, q] \qquad
 # \text{primeiro} = \operatorname{média}_{b,\,q\ge1} A[b, q, 0]$$
 #
-# Cada placar fica entre 0 e 1: é a fração da atenção que cai no lugar esperado.
-# Em PyTorch, a diagonal logo abaixo da principal é `torch.diagonal(A, offset=-1, dim1=-2, dim2=-1)`;
-# ela começa em $(q=1, k=0)$, então já pula a consulta 0 sozinha.
+# Cada escore fica entre 0 e 1: é a fração da atenção que cai no lugar esperado.
+# O módulo `course_lib.detectors` faz essas contas: `previous_token_scores`,
+# `current_token_scores` e `first_token_scores` recebem um cache (ou os padrões
+# `[layer, batch, head, q, k]`) e devolvem um escore `[n_layers, n_heads]`. (No caderno de
+# exercícios você escreve os seus.) Nos três padrões ideais:
 
 # %%
-def manual_scores(patterns: torch.Tensor) -> torch.Tensor:
-    """patterns [batch, head, q, k] -> [3, head]: placares (anterior, atual, primeiro)."""
-    prev = torch.diagonal(patterns, offset=-1, dim1=-2, dim2=-1).mean(dim=(0, -1))
-    current = torch.diagonal(patterns, offset=0, dim1=-2, dim2=-1)[..., 1:].mean(dim=(0, -1))
-    first = patterns[..., 1:, 0].mean(dim=(0, -1))
-    return torch.stack([prev, current, first])
-
-
-table = manual_scores(ideal[None])  # ideal[None]: batch de 1, com os 3 padrões como "cabeças"
-print(f"{'padrão / placar':<22}{'anterior':>9}{'atual':>9}{'primeiro':>9}")
+as_one_layer = ideal[None, None]  # [layer=1, batch=1, "cabeça"=3, q, k]: os 3 padrões ideais como cabeças
+table = torch.cat([
+    detectors.previous_token_scores(as_one_layer),
+    detectors.current_token_scores(as_one_layer),
+    detectors.first_token_scores(as_one_layer),
+])  # [3 escores, 3 padrões]
+print(f"{'padrão / escore':<22}{'anterior':>9}{'atual':>9}{'primeiro':>9}")
 for name, column in zip(ideal_names, table.T):
     print(f"{name:<22}" + "".join(f"{v:9.3f}" for v in column.tolist()))
 
 # %% [markdown]
 # A diagonal da tabela é 1, como esperado. Há um detalhe fora da diagonal: o padrão
-# ideal de token anterior tem placar de primeiro token maior que zero. Na consulta
+# ideal de token anterior tem escore de primeiro token maior que zero. Na consulta
 # $q = 1$ o token anterior **é** o primeiro token, então essa consulta conta para os
-# dois (e, pelo mesmo motivo, o padrão ideal de primeiro token ganha um pouco de placar de
+# dois (e, pelo mesmo motivo, o padrão ideal de primeiro token ganha um pouco de escore de
 # token anterior). Com `pos` posições, isso vale $1/(\text{pos}-1)$:
 
 # %%
 print(f"1/(pos-1) = 1/{pos - 1} = {1 / (pos - 1):.3f}  | na tabela: {table[2, 0].item():.3f}")
-
-# %% [markdown]
-# O módulo `course_lib.detectors` faz a mesma conta: `previous_token_scores`,
-# `current_token_scores` e `first_token_scores` recebem um cache (ou os padrões) e
-# devolvem um placar `[n_layers, n_heads]`. Conferindo com a nossa versão:
-
-# %%
-library = torch.cat([
-    detectors.previous_token_scores(ideal[None]),
-    detectors.current_token_scores(ideal[None]),
-    detectors.first_token_scores(ideal[None]),
-])
-print("biblioteca == nossa conta:", torch.allclose(library, table))
 
 # %% [markdown]
 # ## 3. O modelo de indução
@@ -175,35 +161,35 @@ current_scores = detectors.current_token_scores(cache)
 first_scores = detectors.first_token_scores(cache)
 
 # %%
-plots.plot_head_scores(prev_scores, title="Modelo de indução: placar de token anterior")
+plots.plot_head_scores(prev_scores, title="Modelo de indução: escore de token anterior", colorbar_label="escore")
 
 # %%
-plots.plot_head_scores(current_scores, title="Modelo de indução: placar de token atual")
+plots.plot_head_scores(current_scores, title="Modelo de indução: escore de token atual", colorbar_label="escore")
 
 # %%
-plots.plot_head_scores(first_scores, title="Modelo de indução: placar de primeiro token")
+plots.plot_head_scores(first_scores, title="Modelo de indução: escore de primeiro token", colorbar_label="escore")
 
 # %% [markdown]
 # O que os números dizem (todos impressos abaixo):
 #
 # - na camada 0 há uma cabeça de token anterior quase perfeita;
-# - nenhuma cabeça deste modelo é de token atual: o maior placar é pequeno;
+# - nenhuma cabeça deste modelo é de token atual: o maior escore é pequeno;
 # - uma cabeça da camada 0 põe boa parte da atenção no BOS, e as cabeças da camada 1 também.
 
 # %%
 def head_name(flat_index: int, n_heads: int) -> str:
-    """Índice no placar achatado -> 'camada.cabeça'."""
+    """Índice no escore achatado -> 'camada.cabeça'."""
     layer, head = divmod(flat_index, n_heads)
     return f"{layer}.{head}"
 
 
 best_prev = head_name(int(prev_scores.argmax()), cfg.n_heads)
-print(f"melhor cabeça de token anterior: {best_prev} (placar {prev_scores.max().item():.3f})")
-print(f"placares de token anterior na camada 0: {[round(v, 2) for v in prev_scores[0].tolist()]}")
-print(f"maior placar de token atual: {current_scores.max().item():.3f}")
+print(f"melhor cabeça de token anterior: {best_prev} (escore {prev_scores.max().item():.3f})")
+print(f"escores de token anterior na camada 0: {[round(v, 2) for v in prev_scores[0].tolist()]}")
+print(f"maior escore de token atual: {current_scores.max().item():.3f}")
 best_first_0 = int(first_scores[0].argmax())
-print(f"maior placar de primeiro token na camada 0: cabeça 0.{best_first_0} ({first_scores[0, best_first_0].item():.3f})")
-print(f"placares de primeiro token na camada 1: {[round(v, 2) for v in first_scores[1].tolist()]}")
+print(f"maior escore de primeiro token na camada 0: cabeça 0.{best_first_0} ({first_scores[0, best_first_0].item():.3f})")
+print(f"escores de primeiro token na camada 1: {[round(v, 2) for v in first_scores[1].tolist()]}")
 print("cabeça de token anterior segundo os metadados do checkpoint:", meta["metrics"]["prev_token_head"])
 # As frases acima valem para este checkpoint; se ele mudar, estas conferências avisam.
 assert meta["metrics"]["prev_token_head"] == best_prev and prev_scores.max() > 0.95
@@ -211,7 +197,7 @@ assert current_scores.max() < 0.1
 
 # %% [markdown]
 # `detectors.label_heads(model, tokens)` junta tudo: dá a cada cabeça o tipo de maior
-# placar, se ele passar de um limiar (0.5 por padrão), e "sem tipo claro" caso contrário.
+# escore, se ele passar de um limiar (0,5 por padrão), e "sem tipo claro" caso contrário.
 # Como os nossos tokens têm o formato `[BOS, x, x]`, ele também mede **indução**, o tipo
 # do próximo notebook.
 
@@ -229,16 +215,16 @@ for head, label in labels_here.items():
 default_batch = make_repeated_batch(model)
 _, default_cache = model.run_with_cache(default_batch)
 head_0 = f"0.{best_first_0}"
-print(f"nossos tokens {tuple(tokens.shape)}: placar de primeiro token "
+print(f"nossos tokens {tuple(tokens.shape)}: escore de primeiro token "
       f"{first_scores[0, best_first_0].item():.2f} -> {labels_here[head_0]}")
-print(f"lote padrão {tuple(default_batch.shape)}: placar de primeiro token "
+print(f"lote padrão {tuple(default_batch.shape)}: escore de primeiro token "
       f"{detectors.first_token_scores(default_cache)[0, best_first_0].item():.2f} -> "
       f"{detectors.label_heads(model)[head_0]}")
 assert detectors.first_token_scores(default_cache)[0, best_first_0] < 0.5 <= first_scores[0, best_first_0]
 
 # %% [markdown]
 # Nas sequências mais longas a cabeça põe menos atenção no BOS e fica abaixo do limiar.
-# Um placar sempre vale "nestes dados": ao comparar cabeças, use os mesmos tokens para
+# Um escore sempre vale "nestes dados": ao comparar cabeças, use os mesmos tokens para
 # todas.
 
 # %% [markdown]
@@ -271,7 +257,7 @@ for j in range(4):
     if j == 2:
         two_back = scores_j[0]
 best_two_back = int(two_back.argmax())
-print(f"cabeça de 'dois tokens atrás': 0.{best_two_back} (placar {two_back.max().item():.2f})")
+print(f"cabeça de 'dois tokens atrás': 0.{best_two_back} (escore {two_back.max().item():.2f})")
 assert two_back.max() > 0.8 and best_two_back == 2  # o texto acima fala da 0.2
 
 # %% [markdown]
@@ -302,13 +288,13 @@ for h in range(cfg.n_heads):
 # A hipótese se confirma: na primeira cópia as cabeças da camada 1 descansam no BOS;
 # na segunda, quando há o que copiar, quase abandonam o BOS. Esse é o papel típico de
 # uma cabeça de primeiro token: o BOS funciona como uma posição "neutra", um lugar
-# para pôr a atenção quando a cabeça não deve fazer nada. Por isso um único placar
+# para pôr a atenção quando a cabeça não deve fazer nada. Por isso um único escore
 # médio às vezes engana: ele mistura situações diferentes.
 #
 # ## 4. O modelo de linguagem
 #
 # Agora o modelo `lm`: 3 camadas, com MLP e LayerNorm, treinado em frases da gramática
-# do português do curso. Medimos os mesmos três placares num lote de textos: vinte
+# do português do curso. Medimos os mesmos três escores num lote de textos: vinte
 # frases no estilo da gramática, cortadas em linhas de `n_ctx` tokens, cada uma com o
 # BOS na frente.
 
@@ -336,14 +322,14 @@ lm_scores = torch.stack([
 ])  # [3, layer, head]
 
 # %%
-plots.plot_head_scores(lm_scores[0], title="Modelo de linguagem: placar de token anterior")
+plots.plot_head_scores(lm_scores[0], title="Modelo de linguagem: escore de token anterior", colorbar_label="escore")
 
 # %%
 for head, label in detectors.label_heads(lm, text_tokens).items():
     print(f"cabeça {head}: {label}")
 
 # %% [markdown]
-# Nenhuma cabeça passa do limiar de 0.5. O placar máximo de cada tipo no modelo inteiro:
+# Nenhuma cabeça passa do limiar de 0,5. O escore máximo de cada tipo no modelo inteiro:
 
 # %%
 type_names = ["token anterior", "token atual", "primeiro token"]
@@ -363,7 +349,7 @@ assert lm_scores.max() < 0.5
 #
 # Os tipos "puros" são idealizações úteis: nos modelos reais alguns casos são nítidos
 # e muitos ficam no meio do caminho. Veja a cabeça mais parecida com token anterior numa
-# frase curta, e os placares dela só nessa frase:
+# frase curta, e os escores dela só nessa frase:
 
 # %%
 l_best, h_best = divmod(int(lm_scores[0].argmax()), lm.cfg.n_heads)
@@ -371,7 +357,7 @@ example = "a mulher feia dorme nos jardins agora ."
 _, example_cache = lm.run_with_cache(lm.to_tokens(example))
 for name, fn in zip(type_names, [detectors.previous_token_scores, detectors.current_token_scores,
                                  detectors.first_token_scores]):
-    print(f"cabeça {l_best}.{h_best}, placar de {name} nesta frase: {fn(example_cache)[l_best, h_best].item():.2f}")
+    print(f"cabeça {l_best}.{h_best}, escore de {name} nesta frase: {fn(example_cache)[l_best, h_best].item():.2f}")
 widgets.attention_explorer(lm, example, layer=l_best, head=h_best)
 
 # %% [markdown]
@@ -380,17 +366,17 @@ widgets.attention_explorer(lm, example, layer=l_best, head=h_best)
 # Até aqui olhamos ativações (padrões calculados para uma entrada). Agora vamos aos
 # **pesos**, que valem para qualquer entrada.
 #
-# ### 5.1 De onde vem o placar de atenção
+# ### 5.1 De onde vem a pontuação de atenção
 #
 # Para a cabeça $h$, com vetores-linha (a convenção do TransformerLens), a consulta e a
 # chave são $q = x_q W_Q + b_Q$ e $k = x_k W_K + b_K$, com $W_Q, W_K$ de formato
-# `[d_model, d_head]`. O placar antes do softmax é
+# `[d_model, d_head]`. A pontuação de atenção (antes do softmax) é
 #
-# $$\text{score}(q, k) = \frac{(x_q W_Q + b_Q)(x_k W_K + b_K)^\top}{\sqrt{d_{head}}} .$$
+# $$s(q, k) = \frac{(x_q W_Q + b_Q)(x_k W_K + b_K)^\top}{\sqrt{d_{head}}} .$$
 #
-# O texto-fonte deste tema diz que os placares são o produto "escalado por $d_k$". O
+# O texto-fonte deste tema diz que as pontuações são o produto "escalado por $d_k$". O
 # código abaixo mostra que a escala é $1/\sqrt{d_{head}}$, e não $1/d_{head}$: recalculamos
-# os placares da camada 0 a partir de `q` e `k` do cache.
+# as pontuações da camada 0 a partir de `q` e `k` do cache.
 
 # %%
 q_act = cache["q", 0][0]  # [pos, head, d_head]
@@ -400,7 +386,7 @@ stored = cache["attn_scores", 0][0]  # [head, q, k], já com -inf no futuro
 past = torch.tril(torch.ones(n_pos, n_pos, dtype=torch.bool))
 for name, scale in [("1/sqrt(d_head)", 1 / math.sqrt(cfg.d_head)), ("1/d_head", 1 / cfg.d_head)]:
     ok = torch.allclose((qk * scale)[:, past], stored[:, past], atol=1e-4)
-    print(f"escala {name:<15} = {scale:.4f} reproduz os placares do modelo? {ok}")
+    print(f"escala {name:<15} = {scale:.4f} reproduz as pontuações do modelo? {ok}")
 
 # %% [markdown]
 # Sem os vieses, $x_q W_Q (x_k W_K)^\top = x_q \, (W_Q W_K^\top) \, x_k^\top$. A matriz do
@@ -436,8 +422,9 @@ print("igual à conta manual:", torch.allclose(W_QK_fact.AB, W_QK_manual, atol=1
 rank = torch.linalg.matrix_rank(W_QK_fact.AB).item()
 print(f"posto de W_QK = {rank}  (d_model = {cfg.d_model}, d_head = {cfg.d_head})")
 singular = torch.linalg.svdvals(W_QK_fact.AB)
-print(f"valores singulares: o {cfg.d_head}º vale {singular[cfg.d_head - 1].item():.3f}, "
-      f"o {cfg.d_head + 1}º vale {singular[cfg.d_head].item():.1e}")
+tiny = singular[cfg.d_head] < 1e-5 * singular[0]  # o que sobra depois do 16º é arredondamento de float32
+print(f"valores singulares: o {cfg.d_head}º vale {singular[cfg.d_head - 1].item():.3f}; "
+      f"do {cfg.d_head + 1}º em diante, < 1e-5 · o 1º: {'✅' if tiny else '❌'}")
 
 # %% [markdown]
 # ### 5.2 O circuito OV: o que a cabeça copia
@@ -483,7 +470,7 @@ for name, m in [("induction", model), ("lm", lm)]:
 # na chave.
 #
 # Uma observação de notação: o texto-fonte escreve $W_E^h$ e $W_U^h$, com o índice da
-# cabeça, mas o embedding, o embedding de posição e o unembedding são do modelo inteiro,
+# cabeça, mas o embedding, o embedding de posição e o desembedding são do modelo inteiro,
 # os mesmos para todas as cabeças. Só $W_Q, W_K, W_V, W_O$ são por cabeça:
 
 # %%
@@ -504,7 +491,7 @@ print(f"cabeça {prev_head}: circuito QK completo {tuple(full_qk.shape)}")
 
 # %% [markdown]
 # Antes de desenhar, um detalhe: o softmax de cada consulta não muda se somarmos a mesma
-# constante a todos os placares daquela linha. Então só importam as diferenças **dentro**
+# constante a todas as pontuações daquela linha. Então só importam as diferenças **dentro**
 # de cada linha, e subtraímos a média de cada linha para não nos distrairmos com faixas
 # horizontais que o modelo ignora.
 
@@ -571,10 +558,10 @@ for h in range(cfg.n_heads):
     back1 = (best[1:] == torch.arange(cfg.n_ctx - 1)).float().mean().item()
     back2 = (best[2:] == torch.arange(cfg.n_ctx - 2)).float().mean().item()
     print(f"cabeça 0.{h}: máximo em k = q-1 em {back1:4.0%} | em k = q-2 em {back2:4.0%} das linhas "
-          f"| placar de token anterior {prev_scores[0, h].item():.2f}")
+          f"| escore de token anterior {prev_scores[0, h].item():.2f}")
 
 # %% [markdown]
-# Os pesos (circuito posicional) concordam com as ativações (placares): a 0.0 aponta para
+# Os pesos (circuito posicional) concordam com as ativações (escores): a 0.0 aponta para
 # $q-1$ e a cabeça de "dois tokens atrás" encontrada com `detect_pattern` aponta para $q-2$.
 #
 # Dois cuidados ao ler esses circuitos (as mesmas simplificações do TransformerLens):
@@ -588,7 +575,7 @@ for h in range(cfg.n_heads):
 # ## Resumo
 #
 # - Cabeças de **token anterior**, **token atual** e **primeiro token** olham,
-#   respectivamente, para $q-1$, $q$ e $0$; o placar de cada tipo é a atenção média
+#   respectivamente, para $q-1$, $q$ e $0$; o escore de cada tipo é a atenção média
 #   nessa chave, nas consultas $q \ge 1$.
 # - No modelo de indução, 0.0 é uma cabeça de token anterior quase perfeita, e
 #   `detect_pattern` revelou uma cabeça de "dois tokens atrás", um tipo fora da lista; as

@@ -324,8 +324,9 @@ def _compare_tensor_values(
             return (
                 f"{name}: esperado {_fmt_value(exp[index].item())} em {count} posição(ões), "
                 f"primeira em {_fmt_index(index, axis_names)}, mas veio {_fmt_value(got[index].item())}. "
-                "Um número finito grande (como -1e9) não é infinito: depois do softmax ele ainda "
-                "deixa uma probabilidade minúscula, e somas com -inf não dão o mesmo resultado. "
+                "Um número finito não é infinito: depois do softmax ele ainda recebe probabilidade "
+                "(com 0, exp(0) = 1, tanto quanto um escore 0 de verdade; com -1e9, uma minúscula), "
+                "e somas com -inf não dão o mesmo resultado. "
                 "Use float('-inf') (ou float('inf')) onde o valor deve ser infinito."
             )
         for mask, label in ((bad_nan, "NaN"), (bad_inf, "infinito")):

@@ -1,8 +1,10 @@
 """Verificações do notebook 04_vendo_ativacoes (padrões de atenção, PCA, neurônios, teste em dados novos)."""
 
+import functools
+
 import torch
 
-from course_lib.checks import Case, Exercise, ModelRef, register
+from course_lib.checks import Case, Exercise, ModelRef, register, resolve_model
 from course_lib.checks.core import compare_tensors
 
 _TEXTS = [
@@ -60,7 +62,7 @@ register(
         known_mistakes=[
             ("eixos trocados: devolveu [key_pos, query_pos] (transposto)", _get_pattern_transposed),
             ("índices trocados: usou a cabeça como camada e a camada como cabeça", _get_pattern_swapped_index),
-            ("devolveu os scores (antes do softmax, hook_attn_scores) em vez do padrão", _get_pattern_scores),
+            ("devolveu as pontuações (antes do softmax, hook_attn_scores) em vez do padrão", _get_pattern_scores),
         ],
     )
 )
@@ -136,6 +138,8 @@ register(
         make_cases=_pca_cases,
         points=2,
         compare=_compare_pca,
+        forbidden={"course_lib.activations.pca": "aqui você escreve a PCA; a da biblioteca é para conferir depois",
+                   "pca_lowrank": "use a SVD (torch.linalg.svd), como pede o enunciado"},
         known_mistakes=[
             ("não centrou os dados (faltou subtrair a média de cada coluna)", _pca_not_centered),
             ("usou as colunas de Vh em vez das linhas (faltou transpor)", _pca_columns_of_vh),
@@ -180,7 +184,7 @@ def _topk_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((torch.randn(4, 10, generator=gen), 5), description="ativações [4, 10], k=5"),
         Case((torch.randn(3, 7, generator=gen) * 1e4, 6), description="valores enormes (1e4), k=6"),
-        Case((torch.randn(1, 9, generator=gen), 3), description="batch de 1"),
+        Case((torch.randn(1, 9, generator=gen), 3), description="lote de 1"),
         Case((torch.randn(6, 1, generator=gen), 4), description="uma posição por exemplo ([6, 1])"),
         Case((torch.randn(2, 3, generator=gen) - 5.0, 6), description="k = todas as posições, ativações negativas"),
     ]
@@ -261,11 +265,259 @@ register(
         reference=diff_of_means_accuracy,
         make_cases=_dom_cases,
         points=2,
+        forbidden={"course_lib.activations.diff_of_means_accuracy":
+                   "aqui você escreve a regra; a da biblioteca é a que a lição usou"},
         known_mistakes=[
             ("limiar em 0: faltou usar o ponto médio entre as duas médias", _dom_threshold_zero),
             ("ajustou a direção nos dados de TESTE (use só o treino para escolher a regra)", _dom_fit_on_test),
             ("devolveu a acurácia no TREINO, não no teste", _dom_train_accuracy),
             ("direção invertida (média do grupo False menos a do grupo True)", _dom_reversed),
+        ],
+    )
+)
+
+
+# ============================================================================ 04.find_plural_neuron
+_ACTS_MEMO: dict = {}
+
+
+def _all_acts(model, tokens, layer) -> torch.Tensor:
+    """Ativações de todos os neurônios [batch, pos, d_mlp], guardadas por (modelo, tokens, camada):
+    o gabarito e os erros conhecidos rodam nos mesmos casos várias vezes."""
+    from course_lib import activations
+
+    key = (id(model), layer, tuple(tokens.shape), hash(tuple(tokens.flatten().tolist())))
+    if key not in _ACTS_MEMO:
+        if len(_ACTS_MEMO) > 16:
+            _ACTS_MEMO.clear()
+        _ACTS_MEMO[key] = activations.neuron_acts(model, tokens, layer, range(model.cfg.d_mlp))
+    return _ACTS_MEMO[key]
+
+
+def _plural_selectivity(model, tokens, plural_ids, layer) -> torch.Tensor:
+    """Seletividade de cada neurônio: fração das k maiores ativações em substantivos no plural."""
+    is_plural = torch.isin(tokens, plural_ids).flatten()
+    acts = _all_acts(model, tokens, layer).flatten(0, 1)  # [posições, n]
+    top = acts.topk(int(is_plural.sum()), dim=0).indices  # [k, n]
+    return is_plural[top].float().mean(0)
+
+
+def find_plural_neuron(model, tokens, plural_ids, layer) -> int:
+    return int(_plural_selectivity(model, tokens, plural_ids, layer).argmax())
+
+
+# Margem de "qualquer resposta certa": neurônios a menos de 0,05 do melhor (poucas posições
+# de diferença em k ≈ 200) são todos bons detectores; a verificação aceita qualquer um.
+SELECTIVITY_MARGIN = 0.05
+
+
+def _plural_reference(model, tokens, plural_ids, layer) -> dict:
+    sel = _plural_selectivity(model, tokens, plural_ids, layer)
+    return {"melhor": int(sel.argmax()), "seletividade": sel}
+
+
+def _compare_plural_neuron(expected, got) -> str | None:
+    if type(expected) is int:  # saída de um erro conhecido (para reconhecê-lo pelo nome)
+        return None if got == expected else f"neurônio {got}, não {expected}"
+    if type(got) is not int:
+        return f"saída: esperado um int (o índice do neurônio), obtido {type(got).__name__}"
+    sel = expected["seletividade"]
+    if not 0 <= got < len(sel):
+        return f"saída: o neurônio {got} não existe; a camada tem {len(sel)} neurônios (0 a {len(sel) - 1})"
+    best = float(sel.max())
+    if float(sel[got]) >= best - SELECTIVITY_MARGIN:
+        return None
+    return (f"o neurônio {got} tem seletividade {float(sel[got]):.2f} (fração das suas k maiores ativações que "
+            f"caem num substantivo no plural); há neurônios nesta camada acima de {best - SELECTIVITY_MARGIN:.2f}. "
+            "Meça a seletividade de TODOS os neurônios, com k = número de posições com substantivo no plural, "
+            "e fique com a maior")
+
+
+def _plural_ids(model) -> torch.Tensor:
+    from course_lib.data import NOUNS
+
+    return torch.tensor(sorted({model.tokenizer.to_single_token(pl) for _, pl, _, _ in NOUNS}))
+
+
+@functools.lru_cache(maxsize=None)
+def _grammar():
+    from course_lib import PtGrammar
+
+    return PtGrammar()
+
+
+def _grammar_tokens(seed: int, n: int = 40) -> torch.Tensor:
+    return _grammar().make_dataset(n, 32, seed=seed)
+
+
+def _plural_argmin(model, tokens, plural_ids, layer):
+    return int(_plural_selectivity(model, tokens, plural_ids, layer).argmin())
+
+
+def _plural_mean_activation(model, tokens, plural_ids, layer):
+    acts = _all_acts(model, tokens, layer)
+    return int(acts[torch.isin(tokens, plural_ids)].mean(0).argmax())
+
+
+def _plural_top10(model, tokens, plural_ids, layer):
+    is_plural = torch.isin(tokens, plural_ids).flatten()
+    acts = _all_acts(model, tokens, layer).flatten(0, 1)
+    return int(is_plural[acts.topk(10, dim=0).indices].float().mean(0).argmax())
+
+
+def _plural_cases(gen: torch.Generator) -> list[Case]:
+    lm, untied = ModelRef("lm"), ModelRef("lm_untied")
+    seed = 3 + _pick(gen, 50)
+    ids = _plural_ids(resolve_model("lm"))
+    return [
+        Case((lm, _grammar_tokens(seed), ids, 0), description="modelo lm, camada 0"),
+        Case((lm, _grammar_tokens(seed + 1), ids, 1), description="modelo lm, camada 1"),
+        Case((untied, _grammar_tokens(seed + 2), ids, 1), description="modelo lm_untied (outro checkpoint), camada 1"),
+    ]
+
+
+def _plural_hidden_cases(gen: torch.Generator) -> list[Case]:
+    names = ("lm", "lm_tied", "lm_untied")
+    ids = _plural_ids(resolve_model("lm"))
+    cases = []
+    for _ in range(3):
+        name = names[_pick(gen, 3)]
+        layer = _pick(gen, resolve_model(name).cfg.n_layers)
+        cases.append(Case((ModelRef(name), _grammar_tokens(100 + _pick(gen, 1000)), ids, layer),
+                          description=f"modelo {name}, camada {layer}"))
+    return cases
+
+
+register(
+    Exercise(
+        id="04.find_plural_neuron",
+        func_name="find_plural_neuron",
+        reference=_plural_reference,
+        make_cases=_plural_cases,
+        make_hidden_cases=_plural_hidden_cases,
+        points=2,
+        compare=_compare_plural_neuron,
+        known_mistakes=[
+            ("pegou o neurônio MENOS seletivo (argmin em vez de argmax)", _plural_argmin),
+            ("escolheu pela ativação média nos plurais: um neurônio que dispara em tudo também tem média alta",
+             _plural_mean_activation),
+            ("usou um k fixo (10): com poucos exemplos, dezenas de neurônios empatam em 100%", _plural_top10),
+        ],
+    )
+)
+
+
+# ============================================================================ 04.find_gender_groups
+GROUPS = ("singular", "plural", "todos")
+# Margem em torno do limiar: um grupo a menos de 0,05 dele pode ficar dentro ou fora.
+GROUP_MARGIN = 0.05
+
+
+def _group_accuracies(model, noun_ids, is_fem, is_plural, test) -> dict[str, float]:
+    X = model.W_E.detach()[noun_ids]
+    rows = {"singular": ~is_plural, "plural": is_plural, "todos": torch.ones_like(is_plural)}
+    out = {}
+    for name, r in rows.items():
+        fit, new = r & ~test, r & test
+        out[name] = diff_of_means_accuracy(X[fit], is_fem[fit], X[new], is_fem[new])
+    return out
+
+
+def find_gender_groups(model, noun_ids, is_fem, is_plural, test, threshold=0.8) -> list:
+    accs = _group_accuracies(model, noun_ids, is_fem, is_plural, test)
+    return [g for g in GROUPS if accs[g] >= threshold]
+
+
+def _gender_reference(model, noun_ids, is_fem, is_plural, test, threshold=0.8) -> dict:
+    return {"acuracias": _group_accuracies(model, noun_ids, is_fem, is_plural, test), "limiar": threshold}
+
+
+def _compare_gender_groups(expected, got) -> str | None:
+    if type(got) not in (list, tuple) or not all(type(g) is str for g in got):
+        return f"saída: esperado uma lista de nomes de grupos (str), obtido {type(got).__name__}"
+    unknown = [g for g in got if g not in GROUPS]
+    if unknown:
+        return f"saída: grupo(s) desconhecido(s) {unknown}; use só {list(GROUPS)}"
+    if type(expected) is list:  # saída de um erro conhecido
+        return None if sorted(got) == sorted(expected) else f"grupos {sorted(got)}, não {sorted(expected)}"
+    accs, limit = expected["acuracias"], expected["limiar"]
+    missing = [g for g in GROUPS if accs[g] >= limit + GROUP_MARGIN and g not in got]
+    extra = [g for g in got if accs[g] <= limit - GROUP_MARGIN]
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"faltou {missing}")
+    if extra:
+        parts.append(f"sobrou {extra}")
+    return ("; ".join(parts) + f". Para cada grupo, ajuste a regra nos lemas de TREINO do grupo (as linhas com "
+            f"`test` falso) e meça a acurácia do gênero nos lemas de TESTE do mesmo grupo; fica o grupo cuja "
+            f"acurácia em palavras novas é >= {limit}")
+
+
+def _noun_case(model, seed: int):
+    from course_lib.data import NOUNS
+
+    ids, fem, plural = [], [], []
+    for singular, plural_word, gender, _ in NOUNS:
+        for word, is_pl in ((singular, False), (plural_word, True)):
+            ids.append(model.tokenizer.to_single_token(word))
+            fem.append(gender == "f")
+            plural.append(is_pl)
+    lemma = torch.arange(len(ids)) // 2
+    perm = torch.randperm(len(NOUNS), generator=torch.Generator().manual_seed(seed))
+    test = torch.isin(lemma, perm[: len(NOUNS) // 2])
+    return torch.tensor(ids), torch.tensor(fem), torch.tensor(plural), test
+
+
+def _gender_train_accuracy(model, noun_ids, is_fem, is_plural, test, threshold=0.8):
+    X = model.W_E.detach()[noun_ids]
+    rows = {"singular": ~is_plural, "plural": is_plural, "todos": torch.ones_like(is_plural)}
+    return [g for g, r in rows.items()
+            if diff_of_means_accuracy(X[r & ~test], is_fem[r & ~test], X[r & ~test], is_fem[r & ~test]) >= threshold]
+
+
+def _gender_inverted(model, noun_ids, is_fem, is_plural, test, threshold=0.8):
+    accs = _group_accuracies(model, noun_ids, is_fem, is_plural, test)
+    return [g for g in GROUPS if accs[g] < threshold]
+
+
+def _gender_only_pooled(model, noun_ids, is_fem, is_plural, test, threshold=0.8):
+    accs = _group_accuracies(model, noun_ids, is_fem, is_plural, test)
+    return ["todos"] if accs["todos"] >= threshold else []
+
+
+def _gender_cases(gen: torch.Generator) -> list[Case]:
+    lm = resolve_model("lm")
+    return [
+        Case((ModelRef("lm"), *_noun_case(lm, 0)), description="modelo lm, metade dos lemas para teste (sorteio 0)"),
+        Case((ModelRef("lm"), *_noun_case(lm, 2)), description="modelo lm, sorteio 2"),
+        Case((ModelRef("lm_untied"), *_noun_case(lm, 2)), {"threshold": 0.9},
+             description="modelo lm_untied (outro checkpoint), sorteio 2, limiar 0.9"),
+    ]
+
+
+def _gender_hidden_cases(gen: torch.Generator) -> list[Case]:
+    lm = resolve_model("lm")
+    names = ("lm", "lm_tied", "lm_untied")
+    return [Case((ModelRef(names[i]), *_noun_case(lm, 10 + _pick(gen, 1000))),
+                 description=f"modelo {names[i]}, outro sorteio de lemas") for i in range(3)]
+
+
+register(
+    Exercise(
+        id="04.find_gender_groups",
+        func_name="find_gender_groups",
+        reference=_gender_reference,
+        make_cases=_gender_cases,
+        make_hidden_cases=_gender_hidden_cases,
+        points=2,
+        compare=_compare_gender_groups,
+        known_mistakes=[
+            ("mediu a acurácia no TREINO: com 28 a 56 pontos em 64 dimensões a regra decora ruído",
+             _gender_train_accuracy),
+            ("devolveu os grupos ABAIXO do limiar", _gender_inverted),
+            ("olhou só o grupo 'todos': a média dos dois números esconde o gênero", _gender_only_pooled),
         ],
     )
 )

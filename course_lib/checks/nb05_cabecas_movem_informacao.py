@@ -38,7 +38,7 @@ def _qk(gen, b, p, h, e, scale=1.0):
 def _scores_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case(_qk(gen, 2, 5, 3, 16), description="q, k [batch=2, pos=5, head=3, d_head=16]"),
-        Case(_qk(gen, 1, 7, 4, 4), description="batch de 1, d_head=4"),
+        Case(_qk(gen, 1, 7, 4, 4), description="lote de 1, d_head=4"),
         Case(_qk(gen, 3, 1, 2, 8), description="uma única posição"),
         Case(_qk(gen, 2, 4, 1, 64, scale=100.0), description="valores grandes (×100), uma cabeça, d_head=64"),
     ]
@@ -91,9 +91,9 @@ def _mask_finite(scores):
 
 def _mask_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(2, 3, 5, 5, generator=gen),), description="scores [batch=2, head=3, 5, 5]"),
+        Case((torch.randn(2, 3, 5, 5, generator=gen),), description="pontuações [batch=2, head=3, 5, 5]"),
         Case((torch.randn(1, 1, 1, 1, generator=gen),), description="uma única posição [1, 1, 1, 1]"),
-        Case((torch.randn(1, 2, 8, 8, generator=gen) * 1e4,), description="scores enormes (1e4), batch de 1"),
+        Case((torch.randn(1, 2, 8, 8, generator=gen) * 1e4,), description="pontuações enormes (1e4), lote de 1"),
         Case((torch.randn(4, 4, generator=gen),), description="uma matriz só [4, 4] (sem batch nem head)"),
     ]
 
@@ -105,10 +105,12 @@ register(
         reference=apply_causal_mask,
         make_cases=_mask_cases,
         points=1,
+        forbid_inplace=True,  # o enunciado pede um tensor novo
         known_mistakes=[
             ("mascarou também a diagonal (diagonal=0): o token não pode olhar para si mesmo", _mask_with_diagonal),
             ("mascarou o passado em vez do futuro (triângulo de baixo)", _mask_past),
-            ("preencheu o futuro com 0 em vez de −inf (exp(0) = 1 ainda recebe atenção)", _mask_with_zero),
+            ("preencheu o futuro com 0 em vez de −inf, como faz scores.tril() (exp(0) = 1 ainda recebe atenção)",
+             _mask_with_zero),
             ("usou um número finito (−1e9) em vez de −inf", _mask_finite),
         ],
     )
@@ -139,10 +141,10 @@ def _pattern_zero_mask(scores):
 
 def _pattern_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(2, 3, 6, 6, generator=gen),), description="scores [batch=2, head=3, 6, 6]"),
-        Case((torch.randn(1, 4, 5, 5, generator=gen) * 1e4,), description="scores enormes (1e4)"),
+        Case((torch.randn(2, 3, 6, 6, generator=gen),), description="pontuações [batch=2, head=3, 6, 6]"),
+        Case((torch.randn(1, 4, 5, 5, generator=gen) * 1e4,), description="pontuações enormes (1e4)"),
         Case((torch.randn(3, 2, 1, 1, generator=gen),), description="uma única posição"),
-        Case((torch.zeros(1, 1, 4, 4),), description="scores todos iguais (zero)"),
+        Case((torch.zeros(1, 1, 4, 4),), description="pontuações todas iguais (zero)"),
     ]
 
 
@@ -189,7 +191,7 @@ def _zWb(gen, b, p, h, e, d):
 def _out_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case(_zWb(gen, 2, 5, 4, 16, 64), description="z [2, 5, head=4, d_head=16], d_model=64"),
-        Case(_zWb(gen, 1, 3, 2, 8, 12), description="batch de 1, 2 cabeças"),
+        Case(_zWb(gen, 1, 3, 2, 8, 12), description="lote de 1, 2 cabeças"),
         Case(_zWb(gen, 2, 1, 3, 4, 10), description="uma única posição"),
         Case(_zWb(gen, 1, 4, 1, 5, 7), description="uma única cabeça"),
     ]
@@ -225,13 +227,13 @@ def single_head_forward(model, resid_pre: torch.Tensor, layer: int, head: int) -
     return (pattern @ v) @ attn.W_O[head]
 
 
-def _head_variant(model, resid_pre, layer, head, ln=True, biases=True, scale=True, mask=True, b_O=False):
+def _head_variant(model, resid_pre, layer, head, ln=True, biases=True, scale=True, mask=True, b_O=False, b_V=True):
     block = model.blocks[layer]
     attn = block.attn
     x = block.ln1(resid_pre) if ln else resid_pre
     q = x @ attn.W_Q[head] + (attn.b_Q[head] if biases else 0)
     k = x @ attn.W_K[head] + (attn.b_K[head] if biases else 0)
-    v = x @ attn.W_V[head] + (attn.b_V[head] if biases else 0)
+    v = x @ attn.W_V[head] + (attn.b_V[head] if biases and b_V else 0)
     scores = q @ k.transpose(-1, -2)
     if scale:
         scores = scores / math.sqrt(attn.W_Q.shape[-1])
@@ -249,7 +251,7 @@ def _single_head_cases(gen: torch.Generator) -> list[Case]:
     lm, ind = ModelRef("lm"), ModelRef("induction")
     return [
         Case((lm, _resid(gen, 2, 6), 0, 2), description="modelo lm (com LayerNorm), camada 0, cabeça 2"),
-        Case((lm, _resid(gen, 1, 9), 2, 1), description="modelo lm, camada 2, cabeça 1, batch de 1"),
+        Case((lm, _resid(gen, 1, 9), 2, 1), description="modelo lm, camada 2, cabeça 1, lote de 1"),
         Case((ind, _resid(gen, 2, 7), 1, 3), description="modelo induction (sem LayerNorm), camada 1, cabeça 3"),
         Case((lm, _resid(gen, 3, 1), 1, 0), description="uma única posição"),
     ]
@@ -267,6 +269,8 @@ register(
         known_mistakes=[
             ("esqueceu a LayerNorm de entrada (ln1)", lambda m, r, l, h: _head_variant(m, r, l, h, ln=False)),
             ("esqueceu os vieses b_Q, b_K, b_V", lambda m, r, l, h: _head_variant(m, r, l, h, biases=False)),
+            ("esqueceu só o viés b_V: ele passa pelo padrão e por W_O e também é escrito no fluxo",
+             lambda m, r, l, h: _head_variant(m, r, l, h, b_V=False)),
             ("faltou dividir por √d_head", lambda m, r, l, h: _head_variant(m, r, l, h, scale=False)),
             ("esqueceu a máscara causal", lambda m, r, l, h: _head_variant(m, r, l, h, mask=False)),
             ("somou b_O (ele não pertence a nenhuma cabeça)", lambda m, r, l, h: _head_variant(m, r, l, h, b_O=True)),
@@ -347,7 +351,7 @@ def _info_norm_of_sum(pattern, v, W_O):
 def _info_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for b, p, e, d, desc in ((2, 6, 16, 64, "pattern [2, 6, 6], d_head=16, d_model=64"),
-                             (1, 4, 4, 10, "batch de 1"),
+                             (1, 4, 4, 10, "lote de 1"),
                              (3, 1, 8, 12, "uma única posição")):
         pattern = apply_causal_mask(torch.randn(b, p, p, generator=gen) * 2).softmax(-1)
         v = torch.randn(b, p, e, generator=gen) * torch.rand(b, p, 1, generator=gen) * 3
@@ -411,6 +415,15 @@ def _abl_zero_q(model, tokens, layer, head):
     return (ablated - clean).item()
 
 
+def _abl_mean(model, tokens, layer, head):
+    from course_lib import ablation
+
+    with torch.no_grad():
+        clean = model(tokens, return_type="loss")
+        ablated = lm_cross_entropy_loss(ablation.ablate_heads(model, tokens, [(layer, head)], mode="mean"), tokens)
+    return (ablated - clean).item()
+
+
 def _abl_ablated_loss(model, tokens, layer, head):
     with torch.no_grad():
         clean = lm_cross_entropy_loss(model(tokens), tokens).item()
@@ -437,7 +450,7 @@ def _ablation_cases(gen: torch.Generator) -> list[Case]:
     lm, ind = ModelRef("lm"), ModelRef("induction")
     return [
         Case((lm, _lm_tokens(gen, 3), 0, 2), description="modelo lm, 3 frases, cabeça L0H2"),
-        Case((lm, _lm_tokens(gen, 1), 2, 3), description="modelo lm, batch de 1, cabeça L2H3"),
+        Case((lm, _lm_tokens(gen, 1), 2, 3), description="modelo lm, lote de 1, cabeça L2H3"),
         Case((ind, repeated_tokens(4, 8, 64, generator=gen), 1, int(torch.randint(0, 4, (1,), generator=gen))),
              description="modelo induction, sequências repetidas, uma cabeça da camada 1"),
     ]
@@ -452,10 +465,225 @@ register(
         points=2,
         atol=1e-4,
         known_mistakes=[
-            ("sinal invertido: devolva perda(ablacionada) − perda(limpa)", _abl_sign),
+            ("sinal invertido: devolva perda(sem a cabeça) − perda(normal)", _abl_sign),
             ("zerou a camada de atenção inteira (hook_attn_out), não só uma cabeça", _abl_whole_layer),
             ("zerou q da cabeça: isso deixa a atenção uniforme, mas a cabeça continua escrevendo", _abl_zero_q),
-            ("devolveu a perda ablacionada, não a diferença", _abl_ablated_loss),
+            ("devolveu a perda com a cabeça desligada, não a diferença", _abl_ablated_loss),
+            ("trocou z pela MÉDIA (ablação pela média); o enunciado pede ablação por zero", _abl_mean),
+        ],
+    )
+)
+
+
+# ============================================================================ investigações
+# Margem de "qualquer resposta certa": cabeças a menos de 10% da maior medida são aceitas
+# (empates práticos; outra implementação pode inverter duas cabeças quase iguais).
+RELATIVE_MARGIN = 0.10
+
+
+def _head_table_compare(what: str, advice: str):
+    def compare(expected, got) -> str | None:
+        if type(expected) is tuple:  # saída de um erro conhecido
+            return None if tuple(got) == expected else f"cabeça {got}, não {expected}"
+        if type(got) not in (tuple, list) or len(got) != 2 or not all(type(x) is int for x in got):
+            return f"saída: esperado uma tupla de dois ints (camada, cabeça), obtido {got!r}"
+        table = expected["tabela"]
+        layer, head = got
+        if not (0 <= layer < table.shape[0] and 0 <= head < table.shape[1]):
+            return f"saída: a cabeça {layer}.{head} não existe; o modelo tem {table.shape[0]} camadas de {table.shape[1]} cabeças"
+        best = float(table.max())
+        if float(table[layer, head]) >= best - RELATIVE_MARGIN * abs(best):
+            return None
+        return (f"a cabeça {layer}.{head} tem {what} {float(table[layer, head]):.3f}; há cabeças acima de "
+                f"{best - RELATIVE_MARGIN * abs(best):.3f}. {advice}")
+    return compare
+
+
+def _info_table(model, tokens, position):
+    return _memo("info", model, tokens, position, lambda: _info_table_uncached(model, tokens, position))
+
+
+def _info_table_uncached(model, tokens, position):
+    _, cache = model.run_with_cache(tokens)
+    n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+    table = torch.zeros(n_layers, n_heads)
+    pos = tokens.shape[1]
+    others = torch.arange(pos) != position % pos
+    for l in range(n_layers):
+        for h in range(n_heads):
+            row = info_moved(cache["pattern", l][:, h], cache["v", l][:, :, h], model.blocks[l].attn.W_O[h].detach())
+            table[l, h] = row[:, position][:, others].sum(-1).mean()
+    return table
+
+
+def _best(table) -> tuple:
+    l, h = divmod(int(table.argmax()), table.shape[1])
+    return (l, h)
+
+
+def find_info_mover(model, tokens, position):
+    return _best(_info_table(model, tokens, position))
+
+
+def _info_reference(model, tokens, position):
+    return {"tabela": _info_table(model, tokens, position)}
+
+
+def _mover_with_self(model, tokens, position):
+    _, cache = model.run_with_cache(tokens)
+    table = torch.stack([torch.stack([
+        info_moved(cache["pattern", l][:, h], cache["v", l][:, :, h], model.blocks[l].attn.W_O[h].detach())[:, position].sum(-1).mean()
+        for h in range(model.cfg.n_heads)]) for l in range(model.cfg.n_layers)])
+    return _best(table)
+
+
+def _mover_by_attention(model, tokens, position):
+    _, cache = model.run_with_cache(tokens)
+    pos = tokens.shape[1]
+    others = torch.arange(pos) != position % pos
+    table = torch.stack([cache["pattern", l][:, :, position][:, :, others].sum(-1).mean(0) for l in range(model.cfg.n_layers)])
+    return _best(table)
+
+
+def _mover_as_source(model, tokens, position):
+    _, cache = model.run_with_cache(tokens)
+    pos = tokens.shape[1]
+    others = torch.arange(pos) != position % pos
+    table = torch.stack([torch.stack([
+        info_moved(cache["pattern", l][:, h], cache["v", l][:, :, h], model.blocks[l].attn.W_O[h].detach())[:, others][:, :, position].sum(-1).mean()
+        for h in range(model.cfg.n_heads)]) for l in range(model.cfg.n_layers)])
+    return _best(table)
+
+
+_AGREEMENT_PROMPTS = [
+    "os gatos que o menino viu", "a menina que os gatos amam", "o rei que as rainhas veem",
+    "as alunas que o professor procurou", "os leões que a girafa encontrou", "o pato que as patas amam",
+    "as vizinhas que o homem viu", "o irmão que as meninas procuram",
+]
+
+
+def _agreement_tokens(gen, n=6):
+    tok = resolve_model("lm").tokenizer
+    idx = torch.randperm(len(_AGREEMENT_PROMPTS), generator=gen)[:n]
+    return torch.stack([tok.to_tokens(_AGREEMENT_PROMPTS[int(i)])[0] for i in idx])
+
+
+def _mover_cases(gen: torch.Generator) -> list[Case]:
+    from course_lib.data import repeated_tokens
+
+    return [
+        Case((ModelRef("lm"), _agreement_tokens(gen), -1), description="modelo lm, frases de concordância, posição do verbo (-1)"),
+        Case((ModelRef("lm_untied"), _agreement_tokens(gen), 4), description="modelo lm_untied, posição 4 (o artigo da oração relativa)"),
+        Case((ModelRef("induction"), repeated_tokens(4, 10, 64, generator=gen), 15),
+             description="modelo induction, sequências repetidas, posição 15 (2ª cópia)"),
+    ]
+
+
+def _mover_hidden(gen: torch.Generator) -> list[Case]:
+    from course_lib.data import repeated_tokens
+
+    name = ("lm", "lm_tied", "lm_untied")[int(torch.randint(0, 3, (1,), generator=gen))]
+    return [
+        Case((ModelRef(name), _agreement_tokens(gen), -1), description=f"modelo {name}, frases de concordância, posição -1"),
+        Case((ModelRef("lm"), _lm_tokens(gen, 4), int(torch.randint(2, 12, (1,), generator=gen))),
+             description="modelo lm, frases, outra posição"),
+        Case((ModelRef("induction"), repeated_tokens(4, 12, 64, generator=gen), int(torch.randint(14, 25, (1,), generator=gen))),
+             description="modelo induction, 2ª cópia"),
+    ]
+
+
+register(
+    Exercise(
+        id="05.find_info_mover",
+        func_name="find_info_mover",
+        reference=_info_reference,
+        make_cases=_mover_cases,
+        make_hidden_cases=_mover_hidden,
+        points=2,
+        compare=_head_table_compare(
+            "Σ_{k≠destino} info[destino, k] de",
+            "Para CADA cabeça, tome a linha da posição de destino na sua info_moved (todas as origens menos o próprio "
+            "destino), some, tire a média do lote e fique com a maior"),
+        known_mistakes=[
+            ("mediu só a atenção (o padrão), sem o tamanho ‖v W_O‖ do que cada origem oferece", _mover_by_attention),
+            ("usou a COLUNA do destino (o que ele manda para os outros) em vez da linha", _mover_as_source),
+        ],
+    )
+)
+
+
+_MEMO: dict = {}
+
+
+def _memo(kind, model, tokens, extra, compute):
+    """Guarda a tabela por (modelo, tokens): o gabarito e os erros conhecidos rodam no mesmo caso várias vezes."""
+    key = (kind, id(model), tuple(tokens.shape), hash(tuple(tokens.flatten().tolist())), extra)
+    if key not in _MEMO:
+        if len(_MEMO) > 32:
+            _MEMO.clear()
+        _MEMO[key] = compute()
+    return _MEMO[key].clone()
+
+
+def _loss_table(model, tokens):
+    return _memo("perda", model, tokens, None, lambda: _loss_table_uncached(model, tokens))
+
+
+def _loss_table_uncached(model, tokens):
+    return torch.tensor([[zero_ablation_loss_delta(model, tokens, l, h) for h in range(model.cfg.n_heads)]
+                         for l in range(model.cfg.n_layers)])
+
+
+def find_most_harmful_head(model, tokens):
+    return _best(_loss_table(model, tokens))
+
+
+def _harm_reference(model, tokens):
+    return {"tabela": _loss_table(model, tokens)}
+
+
+def _harm_least(model, tokens):
+    table = _loss_table(model, tokens)
+    l, h = divmod(int(table.argmin()), table.shape[1])
+    return (l, h)
+
+
+def _harm_largest_output(model, tokens):
+    _, cache = model.run_with_cache(tokens)
+    table = torch.stack([(torch.einsum("bphe,hed->bphd", cache["z", l], model.blocks[l].attn.W_O.detach())
+                          .norm(dim=-1).mean((0, 1))) for l in range(model.cfg.n_layers)])
+    return _best(table)
+
+
+def _harm_mean_ablation(model, tokens):
+    from course_lib import ablation
+
+    return _best(ablation.head_ablation_table(model, tokens, mode="mean"))
+
+
+def _harm_cases(gen: torch.Generator) -> list[Case]:
+    from course_lib.data import repeated_tokens
+
+    return [
+        Case((ModelRef("lm"), _lm_tokens(gen, 4)), description="modelo lm, 4 frases"),
+        Case((ModelRef("induction"), repeated_tokens(4, 10, 64, generator=gen)), description="modelo induction, sequências repetidas"),
+        Case((ModelRef("lm_untied"), _lm_tokens(gen, 4)), description="modelo lm_untied (outro checkpoint), 4 frases"),
+    ]
+
+
+register(
+    Exercise(
+        id="05.find_most_harmful_head",
+        func_name="find_most_harmful_head",
+        reference=_harm_reference,
+        make_cases=_harm_cases,
+        points=2,
+        compare=_head_table_compare(
+            "aumento da perda", "Desligue CADA cabeça (uma de cada vez) com a sua zero_ablation_loss_delta e fique com o "
+            "maior aumento"),
+        known_mistakes=[
+            ("pegou a cabeça que MENOS faz falta (min em vez de max)", _harm_least),
+            ("escolheu a cabeça que escreve o vetor maior: tamanho não é importância", _harm_largest_output),
         ],
     )
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -38,7 +39,7 @@ def _pattern_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((_random_patterns(gen, 2, 3, 6),), description="padrões aleatórios [batch=2, heads=3, 6, 6]"),
         Case((_ideal_patterns(7),), description="os três padrões ideais (anterior, atual, primeiro) com pos=7"),
-        Case((_random_patterns(gen, 1, 4, 9, scale=30.0),), description="batch de 1 com padrões quase one-hot"),
+        Case((_random_patterns(gen, 1, 4, 9, scale=30.0),), description="lote de 1 com padrões quase one-hot"),
         Case((_random_patterns(gen, 3, 1, 2),), description="só duas posições (pos=2), uma cabeça"),
     ]
 
@@ -67,6 +68,13 @@ def _prev_offset_minus2(pattern):
     return torch.diagonal(pattern, offset=-2, dim1=-2, dim2=-1).mean(dim=(0, -1))
 
 
+def _prev_clamp_q0(pattern):
+    # a "subdiagonal" com clamp: a consulta 0 volta para a média, olhando para si mesma (vale 1)
+    pos = pattern.shape[-1]
+    q = torch.arange(pos)
+    return pattern[..., q, (q - 1).clamp(min=0)].mean(dim=(0, -1))
+
+
 def _prev_divide_by_pos(pattern):
     pos = pattern.shape[-1]
     return torch.diagonal(pattern, offset=-1, dim1=-2, dim2=-1).sum(-1).mean(0) / pos
@@ -86,7 +94,9 @@ register(
             ("diagonal errada: offset=0 é a diagonal principal (isso mede o token ATUAL)", _prev_offset_0_all),
             ("diagonal errada: offset=-2 olha dois tokens para trás", _prev_offset_minus2),
             ("dividiu pela quantidade de posições (pos) em vez de pos-1 consultas", _prev_divide_by_pos),
+            ("incluiu a consulta 0 (com clamp(q-1, min=0) ela olha para si mesma e soma 1 de graça)", _prev_clamp_q0),
         ],
+        forbidden={"course_lib.detectors.previous_token_scores": "aqui você escreve o escore; o da biblioteca é para conferir"},
     )
 )
 
@@ -123,6 +133,7 @@ register(
             ("pegou a LINHA 0 (consulta 0) em vez da COLUNA 0 (chave 0)", _first_row0),
             ("pegou a última coluna em vez da primeira", _first_last_col),
         ],
+        forbidden={"course_lib.detectors.first_token_scores": "aqui você escreve o escore; o da biblioteca é para conferir"},
     )
 )
 
@@ -251,6 +262,13 @@ def _pos_with_bias(model, layer, head):
     return q @ k.T
 
 
+def _pos_arena_pattern(model, layer, head):
+    # o "padrão posicional" do ARENA: escala, máscara causal e softmax sobre o circuito
+    scores = positional_QK(model, layer, head) / math.sqrt(model.cfg.d_head)
+    n = scores.shape[-1]
+    return scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1), float("-inf")).softmax(-1)
+
+
 def _pos_cases(gen: torch.Generator) -> list[Case]:
     def pick(n: int) -> int:
         return int(torch.randint(0, n, (1,), generator=gen))
@@ -277,6 +295,8 @@ register(
             ("dividiu por √d_head: o circuito posicional é SEM essa escala", _pos_scaled),
             ("usou W_E (tokens) em vez de W_pos (posições)", _pos_with_embed),
             ("somou os vieses b_Q/b_K: o circuito usa só os pesos", _pos_with_bias),
+            ("aplicou escala, máscara e softmax (o padrão posicional do ARENA): aqui são as pontuações cruas",
+             _pos_arena_pattern),
         ],
         atol=1e-3,
         rtol=1e-4,
@@ -326,12 +346,12 @@ def _classify_cases(gen: torch.Generator) -> list[Case]:
         return round(float(lo + (hi - lo) * torch.rand((), generator=gen)), 4)
 
     return [
-        Case((r(0.9, 1.0), r(0.0, 0.05), r(0.0, 0.05)), description="placar de token anterior alto"),
-        Case((r(0.0, 0.1), r(0.0, 0.1), r(0.6, 0.9)), description="placar de primeiro token alto"),
-        Case((r(0.0, 0.2), r(0.7, 0.9), r(0.0, 0.1)), description="placar de token atual alto"),
-        Case((r(0.1, 0.3), r(0.1, 0.3), r(0.1, 0.3)), description="todos os placares baixos (< 0.5)"),
-        Case((0.55, 0.1, 0.8), description="dois placares acima do limiar: vence o maior"),
-        Case((0.5, 0.2, 0.1), description="placar exatamente igual ao limiar (0.5 conta)"),
+        Case((r(0.9, 1.0), r(0.0, 0.05), r(0.0, 0.05)), description="escore de token anterior alto"),
+        Case((r(0.0, 0.1), r(0.0, 0.1), r(0.6, 0.9)), description="escore de primeiro token alto"),
+        Case((r(0.0, 0.2), r(0.7, 0.9), r(0.0, 0.1)), description="escore de token atual alto"),
+        Case((r(0.1, 0.3), r(0.1, 0.3), r(0.1, 0.3)), description="todos os escores baixos (< 0.5)"),
+        Case((0.55, 0.1, 0.8), description="dois escores acima do limiar: vence o maior"),
+        Case((0.5, 0.2, 0.1), description="escore exatamente igual ao limiar (0.5 conta)"),
         Case((0.35, 0.1, 0.3), {"threshold": 0.3}, description="limiar diferente (0.3)"),
     ]
 
@@ -344,10 +364,134 @@ register(
         make_cases=_classify_cases,
         points=1,
         known_mistakes=[
-            ("ignorou o limiar: placares baixos devem dar 'sem tipo claro'", _classify_no_threshold),
-            ("usou > em vez de >=: um placar igual ao limiar conta", _classify_strict),
-            ("escolheu o MENOR placar em vez do maior", _classify_min),
-            ("pegou o primeiro tipo acima do limiar, não o de maior placar", _classify_first_above),
+            ("ignorou o limiar: escores baixos devem dar 'sem tipo claro'", _classify_no_threshold),
+            ("usou > em vez de >=: um escore igual ao limiar conta", _classify_strict),
+            ("escolheu o MENOR escore em vez do maior", _classify_min),
+            ("pegou o primeiro tipo acima do limiar, não o de maior escore", _classify_first_above),
+        ],
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# Investigações: 06.find_previous_token_head e 06.find_bos_head
+# ---------------------------------------------------------------------------
+# Qualquer cabeça a menos de 0,03 do maior escore é aceita (empates práticos).
+SCORE_MARGIN = 0.03
+
+
+def _score_table(model, tokens, score_fn):
+    _, cache = model.run_with_cache(tokens)
+    return torch.stack([score_fn(cache["pattern", l]) for l in range(model.cfg.n_layers)])
+
+
+def _best_head(table) -> tuple:
+    layer, head = divmod(int(table.argmax()), table.shape[1])
+    return (layer, head)
+
+
+def _head_compare(what: str):
+    def compare(expected, got) -> str | None:
+        if type(expected) is tuple:  # saída de um erro conhecido
+            return None if type(got) in (tuple, list) and tuple(got) == expected else f"cabeça {got}, não {expected}"
+        if type(got) not in (tuple, list) or len(got) != 2 or not all(type(x) is int for x in got):
+            return f"saída: esperado uma tupla de dois ints (camada, cabeça), obtido {got!r}"
+        table = expected["escores"]
+        layer, head = got
+        if not (0 <= layer < table.shape[0] and 0 <= head < table.shape[1]):
+            return f"saída: a cabeça {layer}.{head} não existe; o modelo tem {table.shape[0]} camadas de {table.shape[1]} cabeças"
+        best = float(table.max())
+        if float(table[layer, head]) >= best - SCORE_MARGIN:
+            return None
+        return (f"a cabeça {layer}.{head} tem escore de {what} {float(table[layer, head]):.2f}; há cabeças acima de "
+                f"{best - SCORE_MARGIN:.2f}. Calcule o escore de TODAS as cabeças de TODAS as camadas nestes tokens "
+                "(consultas q >= 1) e fique com a maior")
+    return compare
+
+
+def find_previous_token_head(model, tokens):
+    return _best_head(_score_table(model, tokens, previous_token_score))
+
+
+def find_bos_head(model, tokens):
+    return _best_head(_score_table(model, tokens, first_token_score))
+
+
+@functools.lru_cache(maxsize=None)
+def _grammar():
+    from course_lib import PtGrammar
+
+    return PtGrammar()
+
+
+def _grammar_text(seed: int) -> torch.Tensor:
+    return _grammar().make_dataset(12, 32, seed=seed)
+
+
+def _find_cases(gen: torch.Generator) -> list[Case]:
+    from course_lib.data import repeated_tokens
+
+    seed = int(torch.randint(0, 1000, (1,), generator=gen))
+    return [
+        Case((ModelRef("lm"), _grammar_text(seed)), description="modelo lm, texto da gramática"),
+        Case((ModelRef("induction"), repeated_tokens(6, 15, 64, generator=gen)),
+             description="modelo induction, sequências repetidas"),
+        Case((ModelRef("lm_tied"), _grammar_text(seed + 1)), description="modelo lm_tied (outro checkpoint), texto da gramática"),
+    ]
+
+
+def _find_hidden(gen: torch.Generator) -> list[Case]:
+    from course_lib.data import repeated_tokens
+
+    seed = int(torch.randint(0, 1000, (1,), generator=gen))
+    return [
+        Case((ModelRef("lm_untied"), _grammar_text(seed)), description="modelo lm_untied, texto da gramática"),
+        Case((ModelRef("induction"), repeated_tokens(4, 25, 64, generator=gen)), description="modelo induction, n = 25"),
+        Case((ModelRef("lm"), _grammar_text(seed + 7)), description="modelo lm, outro texto"),
+    ]
+
+
+def _find_with(score_fn):
+    return lambda model, tokens: _best_head(_score_table(model, tokens, score_fn))
+
+
+def _find_only_layer0(score_fn):
+    def fn(model, tokens):
+        _, cache = model.run_with_cache(tokens)
+        return (0, int(score_fn(cache["pattern", 0]).argmax()))
+    return fn
+
+
+register(
+    Exercise(
+        id="06.find_previous_token_head",
+        func_name="find_previous_token_head",
+        reference=lambda model, tokens: {"escores": _score_table(model, tokens, previous_token_score)},
+        make_cases=_find_cases,
+        make_hidden_cases=_find_hidden,
+        points=2,
+        compare=_head_compare("token anterior"),
+        known_mistakes=[
+            ("usou a diagonal principal (token ATUAL) em vez da subdiagonal", _find_with(lambda p: _prev_offset_0(p))),
+            ("usou o escore de primeiro token (BOS)", _find_with(first_token_score)),
+            ("olhou dois tokens atrás (offset=-2)", _find_with(_prev_offset_minus2)),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="06.find_bos_head",
+        func_name="find_bos_head",
+        reference=lambda model, tokens: {"escores": _score_table(model, tokens, first_token_score)},
+        make_cases=_find_cases,
+        make_hidden_cases=_find_hidden,
+        points=1,
+        compare=_head_compare("primeiro token"),
+        known_mistakes=[
+            ("usou o escore de token anterior", _find_with(previous_token_score)),
+            ("pegou a última coluna (o token atual no fim) em vez da primeira", _find_with(_first_last_col)),
+            ("procurou só na camada 0", _find_only_layer0(first_token_score)),
         ],
     )
 )
