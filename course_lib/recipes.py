@@ -171,12 +171,84 @@ def build(name: str, progress: bool = True) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Re-treina os checkpoints do curso (bit a bit, da semente).")
-    parser.add_argument("name", choices=["induction", "lm", "lm_tied", "lm_untied", "all"])
+    parser.add_argument("name", choices=["induction", "lm", "lm_tied", "lm_untied", "all", "induction_curves"])
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.name == "induction_curves":  # curvas da lição 07 (não é um checkpoint)
+        print(build_induction_curves(progress=False))
+        return
     names = ["induction", "lm", "lm_tied", "lm_untied"] if args.name == "all" else [args.name]
     for name in names:
         print(name, build(name, progress=not args.no_progress))
+
+
+
+# ------------------------------------------------------------------ curvas da mudança de fase (lição 07)
+LIVE_CFG_OVERRIDES = {"n_ctx": 32}  # o treino ao vivo da lição 07: contexto de 32, taxa constante
+LIVE_EVAL = dict(batch=32, seq_len=15, seed=EVAL_SEED)
+CURVES_RUN = dict(seeds=(0, 1, 2), n_layers=(2, 1), n_steps=1500, eval_every=5)
+CURVES_PATH = "induction_curves.json"
+
+
+def live_eval_tokens(d_vocab: int = 64) -> torch.Tensor:
+    return repeated_tokens(LIVE_EVAL["batch"], LIVE_EVAL["seq_len"], d_vocab, seed=LIVE_EVAL["seed"])
+
+
+def live_evaluate(model: HookedTransformer) -> dict:
+    """Escore de indução (melhor cabeça da última camada) e perdas nas duas cópias, dados nunca vistos."""
+    from .detectors import induction_scores
+    from .induction import repeated_half_loss
+
+    tokens, n = live_eval_tokens(model.cfg.d_vocab), LIVE_EVAL["seq_len"]
+    first, second = repeated_half_loss(model, tokens, n)
+    return {"induction_score": float(induction_scores(model, tokens, n)[-1].max()),
+            "first_copy_loss": first, "second_copy_loss": second}
+
+
+def train_live(n_layers: int, n_steps: int, seed: int = 0, eval_every: int = 10, stop_fn=None,
+               progress: bool = False, desc: str | None = None):
+    """O treino ao vivo da lição 07: receita de `induction` com n_ctx 32 e taxa constante."""
+    cfg = Config(**{**INDUCTION_CFG, **LIVE_CFG_OVERRIDES, "n_layers": n_layers, "seed": seed})
+    model = HookedTransformer(cfg)
+    history = train(model, lambda g: induction_training_batch(INDUCTION_TRAIN["batch_size"], cfg.n_ctx, cfg.d_vocab, g),
+                    n_steps=n_steps, lr=INDUCTION_TRAIN["lr"], seed=seed, eval_fn=live_evaluate,
+                    eval_every=eval_every, stop_fn=stop_fn, progress=progress,
+                    desc=desc or f"{n_layers} camada(s)")
+    return model, history
+
+
+def induction_curves(seeds=CURVES_RUN["seeds"], layers=CURVES_RUN["n_layers"], n_steps=CURVES_RUN["n_steps"],
+                     eval_every=CURVES_RUN["eval_every"], progress: bool = False) -> dict:
+    """Curvas do treino ao vivo para várias sementes e profundidades, com o passo da mudança de fase."""
+    from .induction import phase_change_step, seen_once_twice_mass
+
+    runs = []
+    for n_layers in layers:
+        for seed in seeds:
+            model, hist = train_live(n_layers, n_steps, seed=seed, eval_every=eval_every, progress=progress)
+            ev = hist["evals"]
+            run = {"n_layers": n_layers, "seed": seed, "step": [e["step"] for e in ev]}
+            for key in ("induction_score", "first_copy_loss", "second_copy_loss"):
+                run[key] = [round(e[key], 4) for e in ev]
+            run["phase_change_step"] = phase_change_step(run["step"], run["second_copy_loss"])
+            run["final"] = {k: round(v, 4) for k, v in
+                            seen_once_twice_mass(model, live_eval_tokens(), LIVE_EVAL["seq_len"]).items()}
+            runs.append(run)
+            print(n_layers, seed, run["phase_change_step"], run["induction_score"][-1], run["second_copy_loss"][-1])
+    return {"retrain_command": "python -m course_lib.recipes induction_curves",
+            "config": {**INDUCTION_CFG, **LIVE_CFG_OVERRIDES}, "lr": INDUCTION_TRAIN["lr"],
+            "batch_size": INDUCTION_TRAIN["batch_size"], "eval": LIVE_EVAL, "n_steps": n_steps,
+            "eval_every": eval_every, "runs": runs}
+
+
+def build_induction_curves(progress: bool = False) -> dict:
+    import json
+
+    from .pretrained import CHECKPOINT_DIR
+
+    data = induction_curves(progress=progress)
+    (CHECKPOINT_DIR / CURVES_PATH).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    return {f"{r['n_layers']}L s{r['seed']}": r["phase_change_step"] for r in data["runs"]}
 
 
 if __name__ == "__main__":
