@@ -163,6 +163,23 @@ assert ind_scores[1].min() > 0.5 and ind_scores[0].max() < 0.1  # o texto abaixo
 plots.plot_head_scores(ind_scores, colorbar_label="escore de indução", title="Escore de indução em tokens repetidos (seq_len = 20)")
 
 # %% [markdown]
+# Uma nota para quem for ao ARENA 1.2: lá o escore é `pattern.diagonal(-(n-1)).mean()`, a mesma
+# diagonal, mas desde a consulta $q = n-1$: entram mais duas consultas da 1ª cópia, onde não
+# há o que induzir ($n-1 \to$ BOS e $n \to x_1$). É a opção `convention="arena"`:
+
+# %%
+arena_scores = detectors.induction_scores(model, tokens, seq_len, convention="arena")
+gap = ind_scores - arena_scores
+print(f"camada 1, curso: {[f'{v:.2f}' for v in ind_scores[1].tolist()]} | ARENA: {[f'{v:.2f}' for v in arena_scores[1].tolist()]}")
+print(f"curso − ARENA: camada 1 de {gap[1].min().item():+.2f} a {gap[1].max().item():+.2f} | "
+      f"camada 0 de {gap[0].min().item():+.2f} a {gap[0].max().item():+.2f}")
+assert torch.equal(ind_scores[1].argsort(), arena_scores[1].argsort()), "o texto abaixo diz que o ranking não muda"
+
+# %% [markdown]
+# Nas cabeças de indução o número do ARENA sai até 0,04 menor (as duas consultas extras quase
+# não caem na diagonal); nas da camada 0, que na 1ª cópia estacionam no BOS, sai maior (a
+# consulta $n-1 \to$ BOS conta como "indução"). O ranking das cabeças não muda.
+#
 # Todas as cabeças da camada 1 fazem indução, umas mais que outras; a camada 0 não faz.
 # Vamos conferir a regra do deslocamento diretamente no padrão da cabeça de indução:
 # para cada consulta da segunda cópia, qual chave recebe mais atenção?
