@@ -3,7 +3,9 @@
 #
 # Você vai montar, peça por peça, a sonda de indução da lição: os tokens repetidos, a
 # log-probabilidade do token correto em cada posição, as perdas das duas cópias, o escore
-# de indução e, por fim, uma máscara de indução que funciona em **qualquer** sequência.
+# de indução e uma máscara de indução que funciona em **qualquer** sequência. Depois, duas
+# investigações com as suas funções: qual cabeça do modelo é a de indução, e em que passo
+# de um treino guardado acontece a mudança de fase.
 #
 # **O que você vai praticar**
 #
@@ -11,12 +13,15 @@
 # - alinhar logits e alvos (a posição $t$ prevê o token $t+1$);
 # - achar a diagonal certa de um padrão de atenção, $-(n-1)$, e as consultas certas;
 # - escrever com operações vetorizadas a regra "a chave é o token seguinte a uma ocorrência
-#   anterior do token atual".
+#   anterior do token atual";
+# - descobrir coisas com o seu código: a cabeça de indução e a mudança de fase, medida pela
+#   inclinação da perda.
 #
-# **Tempo estimado:** ~45 min
+# **Tempo estimado:** ~70 min
 #
 # **Pré-requisitos:** a lição `notebooks/07_cabecas_de_inducao.ipynb`. Aqui não há treino:
-# usamos só o checkpoint `induction`.
+# usamos o checkpoint `induction` e as curvas de treino guardadas em
+# `course_lib/checkpoints/induction_curves.json`.
 
 # %%
 from course_lib.notebook import setup
@@ -149,7 +154,7 @@ with when_solved("a log-probabilidade do token certo no modelo de indução"):
 #   $x_n \to x_1$ nunca apareceu): fica de fora;
 # - resto da 2ª cópia: colunas $n+1..2n-1$.
 #
-# A perda é $-\log p$, na média do batch e das colunas. Devolva as duas perdas num tensor `[2]`.
+# A perda é $-\log p$, na média do lote e das colunas. Devolva as duas perdas num tensor `[2]`.
 
 # %% tags=["exercise"] exercise="07.half_losses" points=1
 def half_losses(logprobs: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -195,7 +200,7 @@ with when_solved("as perdas das duas cópias"):
 #
 # Para tokens `[BOS, x_1..x_n, x_1..x_n]`, a consulta $q$ da 2ª cópia ($q \ge n+1$) deve
 # olhar para a chave $q - (n-1)$: o token **seguinte** à ocorrência anterior do token atual.
-# O escore é a média de `pattern[b, h, q, q-(n-1)]` sobre o batch e sobre
+# O escore é a média de `pattern[b, h, q, q-(n-1)]` sobre o lote e sobre
 # $q = n+1, \dots, 2n$.
 
 # %% tags=["exercise"] exercise="07.induction_score" points=2

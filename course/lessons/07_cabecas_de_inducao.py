@@ -16,7 +16,7 @@
 # - a **mudança de fase** no treino de um modelo de 2 camadas, e por que 1 camada não basta;
 # - o escore de aprendizado em contexto (ICL) de Olsson et al. (2022), e onde ele mede algo.
 #
-# **Tempo estimado:** ~45 min
+# **Tempo estimado:** ~50 min
 #
 # **Pré-requisitos:** o notebook 06 (tipos de cabeças, escores a partir de padrões de
 # atenção, `detectors`), entropia cruzada e log-probabilidades.

@@ -412,11 +412,6 @@ def _find_duplicate(model, tokens, seq_len):
     return divmod(int(dup.argmax()), model.cfg.n_heads)
 
 
-def _find_weakest(model, tokens, seq_len):
-    scores = _all_induction_scores(model, tokens, seq_len)
-    return divmod(int(scores[-1].argmin()) + (model.cfg.n_layers - 1) * model.cfg.n_heads, model.cfg.n_heads)
-
-
 def _find_layer0_only(model, tokens, seq_len):
     scores = _all_induction_scores(model, tokens, seq_len)
     return (0, int(scores[0].argmax()))
@@ -450,7 +445,6 @@ register(
              _find_prev_token),
             ("usou a diagonal -seq_len (o MESMO token da 1ª cópia, cabeça de token duplicado); a indução é -(seq_len-1)",
              _find_duplicate),
-            ("pegou a cabeça de MENOR escore (argmin em vez de argmax)", _find_weakest),
             ("procurou só na camada 0: meça todas as camadas", _find_layer0_only),
         ],
     )
