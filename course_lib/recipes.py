@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .data import PtGrammar, induction_training_batch, repeated_tokens
+from .data import PtGrammar, PtPassages, induction_training_batch, repeated_tokens
 from .model import Config, HookedTransformer
 from .train import train
 
@@ -29,6 +29,12 @@ LM_TRAIN = dict(n_steps=1200, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192,
 TIED_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=32, normalization="LN",
                 act_fn="gelu", init_std=0.02, seed=0)
 TIED_TRAIN = dict(n_steps=800, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=200)
+
+LM_ICL_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=64, normalization="LN",
+                  act_fn="gelu", init_std=0.02, seed=0)
+LM_ICL_TRAIN = dict(n_steps=2000, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=300)
+LM_ICL_DATA = dict(p_sentence=0.2, p_subject=0.4)  # PtPassages(**LM_ICL_DATA)
+ICL_EARLY, ICL_LATE = 6, 63  # placar de aprendizado em contexto: perda no token 63 menos no token 6
 
 EVAL_SEED = 12345  # dados de avaliação: sementes que o treino nunca usa
 
@@ -140,6 +146,60 @@ def train_lm(cfg_dict: dict, train_args: dict, progress: bool = True, eval_every
         n_steps=train_args["n_steps"], lr=train_args["lr"], seed=train_args["seed"], progress=progress,
         decay_steps=train_args.get("decay_steps", 0), eval_fn=lambda m: lm_metrics(m, grammar), eval_every=eval_every,
         desc="modelo de linguagem",
+    )
+    return model, history
+
+
+# ------------------------------------------------------------------ modelo de linguagem com repetições
+def icl_eval_data(n_ctx: int = 64, n: int = 2048, repeats: bool = True):
+    """Passagens nunca vistas no treino (semente de avaliação) e suas fontes de cópia.
+
+    repeats=False: o controle, passagens da mesma gramática sem nenhuma repetição.
+    """
+    passages = PtPassages(**LM_ICL_DATA) if repeats else PtPassages(p_sentence=0.0, p_subject=0.0)
+    return passages.make_dataset(n, n_ctx, seed=EVAL_SEED, return_sources=True)
+
+
+def icl_induction_scores(model: HookedTransformer, seq_len: int = 20, batch: int = 64) -> torch.Tensor:
+    """Escores de indução [n_layers, n_heads] em [BOS, x, x] com x sorteado do vocabulário do modelo."""
+    from .detectors import induction_scores
+
+    return induction_scores(model, induction_eval_tokens(model.cfg.d_vocab, batch, seq_len), seq_len)
+
+
+def _best_head(scores: torch.Tensor, layers=None) -> tuple[str, float]:
+    layers = range(scores.shape[0]) if layers is None else layers
+    return max(((f"{l}.{h}", float(scores[l, h])) for l in layers for h in range(scores.shape[1])),
+               key=lambda x: x[1])
+
+
+def lm_icl_eval(model: HookedTransformer, data) -> dict:
+    """Métricas baratas para acompanhar o treino (a cada `eval_every` passos)."""
+    from .induction import in_context_learning_score, repeated_span_loss
+
+    tokens, sources = data
+    first, second = repeated_span_loss(model, tokens, sources)
+    return {"induction_score": _best_head(icl_induction_scores(model))[1],
+            "first_occurrence_loss": first, "second_occurrence_loss": second,
+            "icl_score": in_context_learning_score(model, tokens, ICL_EARLY, ICL_LATE)}
+
+
+def train_lm_icl(progress: bool = True, eval_every: int = 25, n_steps: int | None = None,
+                 cfg_overrides: dict | None = None):
+    """Treina o `lm_icl`: o modelo de linguagem em passagens com repetições (PtPassages)."""
+    passages = PtPassages(**LM_ICL_DATA)
+    tokenizer = passages.tokenizer()
+    cfg = Config(d_vocab=tokenizer.d_vocab, **{**LM_ICL_CFG, **(cfg_overrides or {})})
+    model = HookedTransformer(cfg, tokenizer=tokenizer)
+    args = {**LM_ICL_TRAIN, **({"n_steps": n_steps} if n_steps else {})}
+    data = passages.make_dataset(args["n_train_seqs"], cfg.n_ctx, seed=args["seed"])
+    held_out = icl_eval_data(cfg.n_ctx, n=256)
+    bs = args["batch_size"]
+    history = train(
+        model, lambda g: data[torch.randint(0, len(data), (bs,), generator=g)],
+        n_steps=args["n_steps"], lr=args["lr"], seed=args["seed"], progress=progress,
+        decay_steps=args["decay_steps"] if not n_steps else 0,
+        eval_fn=lambda m: lm_icl_eval(m, held_out), eval_every=eval_every, desc="lm_icl",
     )
     return model, history
 

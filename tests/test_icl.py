@@ -1,0 +1,129 @@
+"""Passagens com repetições (PtPassages), perda em trechos repetidos e o checkpoint `lm_icl`."""
+import math
+import random
+
+import pytest
+import torch
+
+from course_lib import Config, HookedTransformer, PtGrammar
+from course_lib.data import P_ADJ_SUBJ, PtPassages
+from course_lib.induction import repeated_span_loss
+
+
+@pytest.fixture(scope="module")
+def passages():
+    return PtPassages()
+
+
+# ----------------------------------------------------------------------------- dados
+def test_passages_are_deterministic_and_sources_point_to_earlier_copies(passages):
+    tokens, sources = passages.make_dataset(64, 64, seed=3, return_sources=True)
+    again, again_src = passages.make_dataset(64, 64, seed=3, return_sources=True)
+    assert torch.equal(tokens, again) and torch.equal(sources, again_src)
+    assert not torch.equal(tokens, passages.make_dataset(64, 64, seed=4))
+    assert tokens.shape == sources.shape == (64, 64) and tokens.dtype == sources.dtype == torch.long
+    assert (tokens[:, 0] == 0).all() and (tokens[:, 1:] != 0).all()
+    pos = torch.arange(64)
+    copied = sources >= 0
+    assert ((sources < pos) | ~copied).all() and (sources >= -1).all()
+    assert torch.equal(tokens.gather(1, sources.clamp(min=0))[copied], tokens[copied])
+    frac = copied.float().mean().item()
+    assert 0.15 < frac < 0.6, frac  # uma fração razoável do texto é repetição
+    # ids da mesma sequência que sample_passage devolve, posição a posição
+    ids, src = passages.sample_passage(random.Random(3), 64)
+    assert ids == tokens[0].tolist() and src == sources[0].tolist()
+
+
+def test_passages_without_repeats_have_the_grammar_probabilities():
+    grammar = PtGrammar()
+    plain = PtPassages(grammar, p_sentence=0.0, p_subject=0.0)
+    tokens = plain.make_dataset(16, 48, seed=1)
+    assert torch.equal(plain.optimal_loss_per_token(tokens), grammar.optimal_loss_per_token(tokens))
+    # e com repetições as passagens são mais previsíveis
+    rep = PtPassages(grammar)
+    assert rep.optimal_loss(rep.make_dataset(64, 48, seed=1)) < grammar.optimal_loss(tokens) - 0.2
+
+
+def test_next_token_probs_by_hand(passages):
+    """Depois de "o gato dorme." o próximo "o gato" vem da cópia OU da gramática, com pesos conhecidos."""
+    grammar, tok = passages.grammar, passages.tokenizer()
+    ids = tok.encode("o gato dorme. o gato")
+    probs = passages.next_token_probs(ids)
+    assert probs.shape == (len(ids), passages.d_vocab)
+    assert torch.allclose(probs.sum(-1), torch.ones(len(ids), dtype=torch.float64))
+    ps, pe = passages.p_sentence, passages.p_subject
+    fresh = 1 - ps - pe
+    g = grammar.next_token_probs(tok.encode("o gato"))  # a gramática sozinha, do início de frase
+    o, gato, dorme = (tok.to_single_token(w) for w in ("o", "gato", "dorme"))
+    # 1ª frase: só a gramática
+    assert torch.allclose(probs[:4], grammar.next_token_probs(ids[:4]))
+    # depois do ".": p(o) = cópia da frase + cópia do sujeito + gramática
+    assert probs[4, o].item() == pytest.approx(ps + pe + fresh * g[0, o].item(), abs=1e-12)
+    # depois de "o": p(gato) = (ps + pe + f·g(o)·g(gato|o)) / (ps + pe + f·g(o))
+    num = ps + pe + fresh * g[0, o].item() * g[1, gato].item()
+    assert probs[5, gato].item() == pytest.approx(num / (ps + pe + fresh * g[0, o].item()), abs=1e-12)
+    # depois de "o gato": a cópia da frase diz "dorme" com certeza; a do sujeito pula o adjetivo
+    w_sent = ps / num
+    w_subj = pe / num
+    w_fresh = 1 - w_sent - w_subj
+    want = w_sent + w_subj * g[2, dorme].item() / (1 - P_ADJ_SUBJ) + w_fresh * g[2, dorme].item()
+    assert probs[6, dorme].item() == pytest.approx(want, abs=1e-12)
+
+
+def test_sampled_passages_are_possible_and_optimal_loss_is_consistent(passages):
+    tokens = passages.make_dataset(8, 64, seed=5)
+    per_tok = passages.optimal_loss_per_token(tokens)
+    assert per_tok.shape == (8, 63) and torch.isfinite(per_tok).all()
+    probs = passages.next_token_probs(tokens[0])
+    torch.testing.assert_close(per_tok[0], -probs[:-1].gather(1, tokens[0, 1:, None])[:, 0].log())
+    assert passages.optimal_loss(tokens) == pytest.approx(per_tok.mean().item())
+
+
+def test_passage_errors_are_in_portuguese(passages):
+    tok = passages.tokenizer()
+    with pytest.raises(ValueError, match="probabilidade 0"):
+        passages.next_token_probs(tok.encode("o meninos"))
+    with pytest.raises(ValueError, match="BOS"):
+        passages.optimal_loss(torch.tensor([[3, 4, 5]]))
+    with pytest.raises(ValueError, match="'p_sentence' \\+ 'p_subject' deve ser <= 1"):
+        PtPassages(p_sentence=0.7, p_subject=0.5)
+    with pytest.raises(ValueError, match="'p_subject' deve ser um número em \\[0, 1\\]"):
+        PtPassages(p_subject=-0.1)
+    with pytest.raises(TypeError, match="'rng' deve ser random.Random"):
+        passages.sample_passage(0, 10)
+    with pytest.raises(TypeError, match="'return_sources' deve ser True ou False"):
+        passages.make_dataset(2, 8, return_sources=1)
+
+
+# ----------------------------------------------------------------------------- perda nas repetições
+def copy_hook(tokens, sources):
+    """Logits: uniformes (0) em toda parte, exceto +100 no token certo onde o próximo token é cópia
+    de dentro de um trecho (o mesmo critério de repeated_span_loss)."""
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+
+    def hook(logits, hook):
+        out = torch.zeros_like(logits)
+        b, q = inside.nonzero(as_tuple=True)
+        out[b, q - 1, tokens[b, q]] = 100.0
+        return out
+    return hook
+
+
+def test_repeated_span_loss_with_a_hand_set_model():
+    d_vocab = 12
+    model = HookedTransformer(Config(n_layers=1, d_model=8, n_heads=2, d_vocab=d_vocab, n_ctx=16))
+    # [BOS, 3 4 5 6, 7, 3 4 5 6, 8]: o trecho 3 4 5 6 se repete; conta 4 5 6 (o 3 da cópia fica de fora)
+    tokens = torch.tensor([[0, 3, 4, 5, 6, 7, 3, 4, 5, 6, 8]])
+    sources = torch.tensor([[-1, -1, -1, -1, -1, -1, 1, 2, 3, 4, -1]])
+    with model.hooks([("unembed.hook_out", copy_hook(tokens, sources))]):
+        first, second = repeated_span_loss(model, tokens, sources)
+    assert first == pytest.approx(math.log(d_vocab), abs=1e-5) and second < 1e-5
+    with pytest.raises(ValueError, match="`sources` deve ser um tensor de inteiros com o formato"):
+        repeated_span_loss(model, tokens, sources[:, :-1])
+    with pytest.raises(ValueError, match="o token da posição de origem difere"):
+        repeated_span_loss(model, tokens, torch.tensor([[-1, -1, -1, -1, -1, -1, 2, 3, 4, 5, -1]]))
+    with pytest.raises(ValueError, match="posições anteriores"):
+        repeated_span_loss(model, tokens, torch.tensor([[-1, -1, -1, -1, -1, -1, 6, 7, 8, 9, -1]]))
+    with pytest.raises(ValueError, match="nenhum trecho repetido"):
+        repeated_span_loss(model, tokens, torch.full_like(tokens, -1))
