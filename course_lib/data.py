@@ -503,6 +503,7 @@ class PtGrammar:
 # =============================================================================
 P_REPEAT_SENTENCE = 0.2   # a frase repete, palavra por palavra, uma frase anterior da passagem
 P_REPEAT_SUBJECT = 0.4    # a frase começa com o sujeito de uma frase anterior ("o rei velho ... o rei velho")
+P_CONTINUE = 0.0          # depois de repetir a frase j, repete também a frase j+1 (um trecho longo volta)
 
 
 class PtPassages:
@@ -515,6 +516,9 @@ class PtPassages:
         [+ adjetivo]) de uma frase anterior sorteada e continua pela gramática,
         concordando com ele: as "personagens" da passagem voltam;
       - senão, é uma frase nova da gramática.
+    E, logo depois de repetir a frase j, com probabilidade `p_continue` a frase
+    seguinte repete a frase j+1: trechos de várias frases voltam inteiros (como uma
+    citação ou um refrão).
 
     A probabilidade do próximo token continua EXATA: o algoritmo forward soma, além
     dos estados da gramática, as hipóteses "estou copiando a frase j (ou o sujeito j)
@@ -524,8 +528,8 @@ class PtPassages:
     """
 
     def __init__(self, grammar: PtGrammar | None = None, p_sentence: float = P_REPEAT_SENTENCE,
-                 p_subject: float = P_REPEAT_SUBJECT):
-        for name, p in (("p_sentence", p_sentence), ("p_subject", p_subject)):
+                 p_subject: float = P_REPEAT_SUBJECT, p_continue: float = P_CONTINUE):
+        for name, p in (("p_sentence", p_sentence), ("p_subject", p_subject), ("p_continue", p_continue)):
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
                 raise ValueError(f"PtPassages: '{name}' deve ser um número em [0, 1], mas veio {p!r}.")
         if p_sentence + p_subject > 1:
@@ -535,6 +539,7 @@ class PtPassages:
         elif not isinstance(grammar, PtGrammar):
             raise TypeError(f"PtPassages: 'grammar' deve ser PtGrammar, mas veio {type(grammar).__name__}.")
         self.grammar, self.p_sentence, self.p_subject = grammar, float(p_sentence), float(p_subject)
+        self.p_continue = float(p_continue)
         ids = grammar._token_to_id
         self._adjective_ids = {ids[w] for a in ADJECTIVES for w in a[:4] if w in ids}
         # substantivo (id) -> estado da gramática logo depois do sujeito ("sujeito", gênero, número, classe)
@@ -571,19 +576,27 @@ class PtPassages:
         _check_int("sample_passage", "n_tokens", n_tokens, 1)
         ids, sources, sentences = [0], [-1], []  # sentences: (posição inicial, ids) das frases completas
         to_ids = lambda words: [self.grammar._token_to_id[w] for w in words]
+        copied = None  # índice da frase que a frase anterior repetiu (ou None)
         while len(ids) < n_tokens:
-            start, r = len(ids), rng.random()
-            if sentences and r < self.p_sentence:
-                pos, sent = sentences[rng.randrange(len(sentences))]
+            start = len(ids)
+            if copied is not None and rng.random() < self.p_continue:
+                copied += 1
+                pos, sent = sentences[copied]
+                new, src = list(sent), list(range(pos, pos + len(sent)))
+            elif sentences and (r := rng.random()) < self.p_sentence:
+                copied = rng.randrange(len(sentences))
+                pos, sent = sentences[copied]
                 new, src = list(sent), list(range(pos, pos + len(sent)))
             elif sentences and r < self.p_sentence + self.p_subject:
                 pos, sent = sentences[rng.randrange(len(sentences))]
                 subject, after = self._subject(sent)
                 new = list(subject) + to_ids(self.grammar._sample_from(after, rng))
                 src = list(range(pos, pos + len(subject))) + [-1] * (len(new) - len(subject))
+                copied = None
             else:
                 new = to_ids(self.grammar._sample_from(0, rng))
                 src = [-1] * len(new)
+                copied = None
             ids += new
             sources += src
             sentences.append((start, tuple(new)))
@@ -607,26 +620,36 @@ class PtPassages:
     def _forward(self, ids: list[int], where: str):
         """Forward sobre hipóteses. Gera, para cada posição i, {hipótese: prob} depois de ids[:i+1].
 
-        Hipóteses: ("g", estado) = frase da gramática nesse estado; ("c", trecho, i, depois) =
-        copiando `trecho` (ids), a próxima palavra é trecho[i], e no fim volta à gramática no
-        estado `depois` (0 = início de frase, para uma frase inteira).
+        Hipóteses: ("g", estado) = frase da gramática nesse estado; ("s", frase, i, j) = repetindo
+        a frase j (ids), a próxima palavra é frase[i]; ("c", sujeito, i, depois) = repetindo o
+        sujeito (ids), a próxima palavra é sujeito[i], e no fim volta à gramática no estado
+        `depois`. No "." final, ("fim", j) guarda a massa de quem acabou de repetir a frase j.
         """
         if len(ids) == 0 or ids[0] != 0:
             raise ValueError(f"{where}: a sequência deve começar com o BOS (id 0), mas começa com {ids[:1]}.")
         sentences, current = [], []
 
-        def sentence_start():
-            n = len(sentences)
-            hyps = {("g", 0): 1.0 - (self.p_sentence + self.p_subject if n else 0.0)}
-            for sent in sentences:
-                key = ("c", sent, 0, 0)
-                hyps[key] = hyps.get(key, 0.0) + self.p_sentence / n
+        def sentence_start(ended: dict):
+            """Hipóteses no início de uma frase; `ended` = {hipótese depois do ".": prob}."""
+            n, hyps, free = len(sentences), {}, 0.0
+            for key, w in ended.items():
+                if key[0] == "fim":  # acabou de repetir a frase key[1]: continua na seguinte?
+                    nk = ("s", sentences[key[1] + 1], 0, key[1] + 1)
+                    hyps[nk] = hyps.get(nk, 0.0) + w * self.p_continue
+                    free += w * (1 - self.p_continue)
+                else:
+                    free += w
+            key = ("g", 0)
+            hyps[key] = hyps.get(key, 0.0) + free * (1.0 - (self.p_sentence + self.p_subject if n else 0.0))
+            for j, sent in enumerate(sentences):
+                key = ("s", sent, 0, j)
+                hyps[key] = hyps.get(key, 0.0) + free * self.p_sentence / n
                 subject, after = self._subject(sent)
                 key = ("c", subject, 0, after)
-                hyps[key] = hyps.get(key, 0.0) + self.p_subject / n
+                hyps[key] = hyps.get(key, 0.0) + free * self.p_subject / n
             return {k: p for k, p in hyps.items() if p > 0}
 
-        hyps = sentence_start()
+        hyps = sentence_start({("g", 0): 1.0})
         yield hyps
         for i in range(1, len(ids)):
             tok, new = ids[i], {}
@@ -635,9 +658,12 @@ class PtPassages:
                     for nxt, p in self.grammar._next[key[1]].get(tok, ()):
                         new["g", nxt] = new.get(("g", nxt), 0.0) + w * p
                 else:
-                    _, span, j, after = key
+                    kind, span, j, tag = key
                     if span[j] == tok:
-                        nk = ("c", span, j + 1, after) if j + 1 < len(span) else ("g", after)
+                        if j + 1 < len(span):
+                            nk = (kind, span, j + 1, tag)
+                        else:  # fim da cópia: a frase j acabou, ou o sujeito volta à gramática
+                            nk = ("fim", tag) if kind == "s" else ("g", tag)
                         new[nk] = new.get(nk, 0.0) + w
             total = sum(new.values())
             if total == 0.0:
@@ -645,12 +671,11 @@ class PtPassages:
                 raise ValueError(f"{where}: o token {word!r} na posição {i} tem probabilidade 0 depois do prefixo; "
                                  "a sequência não foi gerada por estas passagens.")
             current.append(tok)
+            hyps = {k: p / total for k, p in new.items()}
             if tok == self._dot:
                 sentences.append(tuple(current))
                 current = []
-                hyps = sentence_start()
-            else:
-                hyps = {k: p / total for k, p in new.items()}
+                hyps = sentence_start(hyps)
             yield hyps
 
     def _next_probs(self, hyps: dict) -> torch.Tensor:

@@ -33,7 +33,7 @@ TIED_TRAIN = dict(n_steps=800, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192
 LM_ICL_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=64, normalization="LN",
                   act_fn="gelu", init_std=0.02, seed=0)
 LM_ICL_TRAIN = dict(n_steps=2000, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=300)
-LM_ICL_DATA = dict(p_sentence=0.2, p_subject=0.4)  # PtPassages(**LM_ICL_DATA)
+LM_ICL_DATA = dict(p_sentence=0.2, p_subject=0.4, p_continue=0.0)  # PtPassages(**LM_ICL_DATA)
 ICL_EARLY, ICL_LATE = 6, 63  # placar de aprendizado em contexto: perda no token 63 menos no token 6
 
 EVAL_SEED = 12345  # dados de avaliação: sementes que o treino nunca usa

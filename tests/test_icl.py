@@ -127,3 +127,29 @@ def test_repeated_span_loss_with_a_hand_set_model():
         repeated_span_loss(model, tokens, torch.tensor([[-1, -1, -1, -1, -1, -1, 6, 7, 8, 9, -1]]))
     with pytest.raises(ValueError, match="nenhum trecho repetido"):
         repeated_span_loss(model, tokens, torch.full_like(tokens, -1))
+
+
+def test_sampler_and_exact_probabilities_agree_on_a_repeated_paragraph():
+    """Frequência, nas amostras, de "a 3ª frase repete a 2ª, dado que a 2ª repetiu a 1ª" contra a
+    probabilidade exata do forward (média sobre as mesmas amostras): sorteio e forward concordam."""
+    passages = PtPassages(p_sentence=0.3, p_subject=0.2, p_continue=0.7)
+    rng, hits, exact = random.Random(0), [], []
+    dot = passages.tokenizer().to_single_token(".")
+    for _ in range(3000):
+        ids, _ = passages.sample_passage(rng, 40)
+        ends = [i for i, t in enumerate(ids) if t == dot]
+        if len(ends) < 3:
+            continue
+        s1, s2, s3 = ids[1:ends[0] + 1], ids[ends[0] + 1:ends[1] + 1], ids[ends[1] + 1:ends[2] + 1]
+        if s2 != s1:
+            continue
+        hits.append(float(s3 == s2))
+        probs = passages.next_token_probs([0] + s1 + s1 + s1)
+        start = 1 + 2 * len(s1)
+        p = torch.tensor([probs[start - 1 + k, t] for k, t in enumerate(s1)]).prod().item()
+        exact.append(p)
+    n = len(hits)
+    assert n > 500
+    freq, want = sum(hits) / n, sum(exact) / n
+    assert want > passages.p_continue  # a continuação pesa
+    assert abs(freq - want) < 4 * math.sqrt(want * (1 - want) / n), (freq, want, n)
