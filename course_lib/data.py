@@ -568,30 +568,32 @@ class PtPassages:
     def sample_passage(self, rng: random.Random, n_tokens: int) -> tuple[list[int], list[int]]:
         """Uma passagem de `n_tokens` ids (começando no BOS) e, para cada posição, a fonte da cópia.
 
-        fontes[q] = posição do token que o token q copia (a ocorrência anterior do
-        mesmo trecho), ou -1 se o token não é cópia. Determinístico dado `rng`.
+        fontes[q] = posição da 1ª ocorrência, nesta passagem, do trecho que o token q
+        repete (se a frase copiada já era cópia, aponta para o original), ou -1 se o
+        token não é cópia. Determinístico dado `rng`.
         """
         if not isinstance(rng, random.Random):
             raise TypeError(f"sample_passage: 'rng' deve ser random.Random, mas veio {type(rng).__name__}.")
         _check_int("sample_passage", "n_tokens", n_tokens, 1)
         ids, sources, sentences = [0], [-1], []  # sentences: (posição inicial, ids) das frases completas
         to_ids = lambda words: [self.grammar._token_to_id[w] for w in words]
+        root = lambda pos, n: [sources[p] if sources[p] >= 0 else p for p in range(pos, pos + n)]
         copied = None  # índice da frase que a frase anterior repetiu (ou None)
         while len(ids) < n_tokens:
             start = len(ids)
             if copied is not None and rng.random() < self.p_continue:
                 copied += 1
                 pos, sent = sentences[copied]
-                new, src = list(sent), list(range(pos, pos + len(sent)))
+                new, src = list(sent), root(pos, len(sent))
             elif sentences and (r := rng.random()) < self.p_sentence:
                 copied = rng.randrange(len(sentences))
                 pos, sent = sentences[copied]
-                new, src = list(sent), list(range(pos, pos + len(sent)))
+                new, src = list(sent), root(pos, len(sent))
             elif sentences and r < self.p_sentence + self.p_subject:
                 pos, sent = sentences[rng.randrange(len(sentences))]
                 subject, after = self._subject(sent)
                 new = list(subject) + to_ids(self.grammar._sample_from(after, rng))
-                src = list(range(pos, pos + len(subject))) + [-1] * (len(new) - len(subject))
+                src = root(pos, len(subject)) + [-1] * (len(new) - len(subject))
                 copied = None
             else:
                 new = to_ids(self.grammar._sample_from(0, rng))

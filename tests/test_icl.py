@@ -153,3 +153,81 @@ def test_sampler_and_exact_probabilities_agree_on_a_repeated_paragraph():
     freq, want = sum(hits) / n, sum(exact) / n
     assert want > passages.p_continue  # a continuação pesa
     assert abs(freq - want) < 4 * math.sqrt(want * (1 - want) / n), (freq, want, n)
+
+
+# ----------------------------------------------------------------------------- o checkpoint lm_icl
+# Re-medido aqui por conta própria (perda por token com F.cross_entropy e atenção lida do cache),
+# sem as funções da receita.
+import torch.nn.functional as F  # noqa: E402
+
+from course_lib import load_pretrained  # noqa: E402
+from course_lib.data import repeated_tokens  # noqa: E402
+from course_lib.pretrained import load_metadata  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def icl_model():
+    return load_pretrained("lm_icl")
+
+
+def _loss_per_token(model, tokens):
+    with torch.no_grad():
+        logits = model(tokens)
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none").view(
+        tokens.shape[0], -1)
+
+
+def _held_out(n_ctx, n=2048, **probs):
+    meta = load_metadata("lm_icl")
+    data = eval(meta["data"].split(".make_dataset")[0], {"PtPassages": PtPassages})  # as mesmas probabilidades
+    passages = PtPassages(**probs) if probs else data
+    return passages.make_dataset(n, n_ctx, seed=12345, return_sources=True)
+
+
+def test_lm_icl_learns_in_context_and_the_controls_do_not(icl_model):
+    meta = load_metadata("lm_icl")["metrics"]
+    early, late = meta["icl_positions"]["early"], meta["icl_positions"]["late"]
+    tokens, _ = _held_out(64)
+    plain, _ = _held_out(64, p_sentence=0.0, p_subject=0.0)
+    loss, loss_plain = _loss_per_token(icl_model, tokens).mean(0), _loss_per_token(icl_model, plain).mean(0)
+    icl, control = float(loss[late - 1] - loss[early - 1]), float(loss_plain[late - 1] - loss_plain[early - 1])
+    assert icl < -0.4 and icl < control - 0.5, (icl, control)
+    # o `lm` (nunca viu repetições), nas mesmas passagens cortadas no contexto dele (32)
+    lm = load_pretrained("lm")
+    short = tokens[:, :lm.cfg.n_ctx]
+    l_lm, l_icl = _loss_per_token(lm, short).mean(0), _loss_per_token(icl_model, short).mean(0)
+    last = lm.cfg.n_ctx - 1
+    assert float(l_icl[last - 1] - l_icl[early - 1]) < float(l_lm[last - 1] - l_lm[early - 1]) - 0.5
+    # o .json diz o que medimos (as mesmas passagens; tolerância para outra família de CPU)
+    assert icl == pytest.approx(meta["icl_score"], abs=0.01)
+    assert control == pytest.approx(meta["icl_score_control_sem_repeticao"], abs=0.01)
+
+
+def test_lm_icl_second_occurrences_are_cheap_and_lm_gains_nothing(icl_model):
+    tokens, sources = _held_out(32)
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+    b, q = inside.nonzero(as_tuple=True)
+    for name, gain in (("lm_icl", 1.0), ("lm", None)):
+        model = icl_model if name == "lm_icl" else load_pretrained("lm")
+        loss = _loss_per_token(model, tokens)
+        first, second = float(loss[b, sources[b, q] - 1].mean()), float(loss[b, q - 1].mean())
+        if gain:
+            assert second < first - gain, (name, first, second)
+        else:  # controle: sem ter visto repetições, a 2ª ocorrência custa o mesmo que a 1ª
+            assert abs(second - first) < 0.1, (name, first, second)
+
+
+def test_lm_icl_induction_scores_on_random_tokens_are_what_the_json_says(icl_model):
+    """Nenhuma cabeça é de indução em tokens aleatórios repetidos (o .json diz isso, e é verdade)."""
+    meta = load_metadata("lm_icl")["metrics"]
+    n = 20
+    tokens = repeated_tokens(64, n, icl_model.cfg.d_vocab, seed=12345)
+    _, cache = icl_model.run_with_cache(tokens)
+    q = torch.arange(n + 1, 2 * n + 1)
+    for l in range(icl_model.cfg.n_layers):
+        pattern = cache["pattern", l]  # [batch, head, q, k]
+        score = pattern[:, :, q, q - n + 1].mean((0, 2))
+        for h in range(icl_model.cfg.n_heads):
+            assert float(score[h]) == pytest.approx(meta["induction_scores"][f"{l}.{h}"], abs=1e-3)
+    assert meta["induction_heads_above_0.3"] == [] and meta["induction_score"] < 0.1
