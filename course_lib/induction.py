@@ -154,3 +154,39 @@ def phase_change_step(steps, loss, window: int = 5) -> int:
     slope = (smooth[1:] - smooth[:-1]) / (centre[1:] - centre[:-1])
     i = int(slope.argmin())
     return int(round(float((centre[i] + centre[i + 1]) / 2)))
+
+
+def repeated_span_loss(model, tokens, sources) -> tuple[float, float]:
+    """Perda média nas 2ª ocorrências de trechos repetidos e nas 1ª ocorrências correspondentes.
+
+    sources [batch, pos]: para cada token, a posição da ocorrência anterior que ele
+    repete, ou -1 (como devolve `PtPassages.make_dataset(..., return_sources=True)`).
+    Contam os tokens q de uma repetição cujo token anterior também repete o anterior
+    da fonte (sources[q-1] = sources[q] - 1): o 1º token de cada trecho repetido fica
+    de fora, porque nada no contexto diz que a repetição vai começar. Para cada q
+    assim, compara a perda no token q (2ª ocorrência) com a perda no token sources[q]
+    (1ª ocorrência, o mesmo token num contexto sem a cópia). Devolve
+    (perda_1a_ocorrência, perda_2a_ocorrência), nas mesmas palavras, em pares.
+    """
+    fn = "repeated_span_loss"
+    check_model(model, fn)
+    tokens = check_tokens(model, tokens, fn, min_pos=2)
+    if not isinstance(sources, torch.Tensor) or sources.shape != tokens.shape or sources.is_floating_point():
+        got = tuple(sources.shape) if isinstance(sources, torch.Tensor) else type(sources).__name__
+        raise ValueError(f"{fn}: `sources` deve ser um tensor de inteiros com o formato de `tokens` "
+                         f"{tuple(tokens.shape)}; veio {got}.")
+    sources = sources.to(tokens.device).long()
+    pos = torch.arange(tokens.shape[1], device=tokens.device)
+    if ((sources >= pos) | (sources < -1)).any():
+        raise ValueError(f"{fn}: `sources` deve apontar para posições anteriores (0 <= sources[q] < q) ou ser -1.")
+    src = sources.clamp(min=0)
+    if not torch.equal(tokens.gather(1, src)[sources >= 0], tokens[sources >= 0]):
+        raise ValueError(f"{fn}: em `sources`, o token da posição de origem difere do token repetido.")
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+    if not inside.any():
+        raise ValueError(f"{fn}: nenhum trecho repetido com pelo menos 2 tokens em `tokens`.")
+    with torch.no_grad():
+        loss = model(tokens, return_type="loss", loss_per_token=True)  # loss[:, t-1] = perda no token t
+    b, q = inside.nonzero(as_tuple=True)
+    return float(loss[b, sources[b, q] - 1].mean()), float(loss[b, q - 1].mean())

@@ -82,3 +82,12 @@ def test_training_is_deterministic_on_a_short_run():
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not torch.equal(sa["embed.W_E"], sc["embed.W_E"])
+
+
+def test_lm_icl_keeps_the_grammar_and_is_small():
+    model, meta = load_pretrained("lm_icl"), load_metadata("lm_icl")
+    assert (CHECKPOINT_DIR / "lm_icl.pt").stat().st_size < 1_000_000
+    assert model.tokenizer.vocab == load_pretrained("lm").tokenizer.vocab  # o mesmo vocabulário do `lm`
+    from course_lib.recipes import agreement_accuracy
+    acc = agreement_accuracy(model, PtGrammar())
+    assert acc >= 0.9 and acc == meta["metrics"]["agreement_accuracy"]
