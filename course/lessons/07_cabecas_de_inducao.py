@@ -36,7 +36,7 @@ from IPython.display import display
 
 from course_lib import ablation, circuits, detectors, induction, plots, recipes
 from course_lib import Config, HookedTransformer, PtGrammar, load_metadata, load_pretrained
-from course_lib.data import induction_training_batch, repeated_tokens
+from course_lib.data import PtPassages, induction_training_batch, repeated_tokens
 from course_lib.pretrained import CHECKPOINT_DIR
 
 # %% [markdown]
@@ -550,8 +550,69 @@ assert icl_lm < -0.3 and abs(icl_lm - icl_optimal) < 0.15  # o texto abaixo depe
 # O `lm` ganha com o contexto no texto da gramática, mas o ótimo ganha o mesmo:
 # a queda vem da própria gramática (o fim de uma frase é mais previsível que o começo),
 # não de o modelo reaproveitar o que já leu, e o `lm` não tem indução (a seção 2 mediu).
-# Um modelo de linguagem treinado em texto com trechos que voltam, em que as cabeças de
-# indução se formam durante o treino, é o próximo passo deste tema.
+#
+# ### Um modelo de linguagem em texto com repetições: `lm_icl`
+#
+# O checkpoint `lm_icl` (2 camadas, o vocabulário do `lm`, contexto de 64) foi treinado em
+# passagens de várias frases em que frases e sujeitos anteriores voltam, como num texto de
+# verdade (`PtPassages`; receita `python -m course_lib.recipes lm_icl`, notas em
+# `docs/lm_icl_notes.md`). Medimos o escore de Olsson (token 63 − token 6) em passagens
+# nunca vistas, **com** repetições e, como controle, **sem** repetições.
+#
+# ✍️ **Preveja:** o escore com repetições vai ser bem mais negativo que o sem repetições? E o
+# escore de indução do `lm_icl` em `[BOS, x, x]` vai passar de 0,5?
+
+# %% tags=["nbval-ignore-output"]
+lm_icl = load_pretrained("lm_icl")
+with_rep = PtPassages(p_sentence=0.4, p_subject=0.2, p_continue=0.9)
+rep_text = with_rep.make_dataset(256, 64, seed=recipes.EVAL_SEED)
+plain_text = PtPassages(p_sentence=0.0, p_subject=0.0).make_dataset(256, 64, seed=recipes.EVAL_SEED)
+icl_rep_text = induction.in_context_learning_score(lm_icl, rep_text, 6, 63)
+icl_plain_text = induction.in_context_learning_score(lm_icl, plain_text, 6, 63)
+opt_rep = with_rep.optimal_loss_per_token(rep_text).mean(0)
+print(f"lm_icl, passagens com repetições: escore ICL (token 63 − token 6) = {icl_rep_text:+.2f}")
+print(f"lm_icl, passagens sem repetições (controle):             {icl_plain_text:+.2f}")
+print(f"ótimo exato, com repetições:                             {float(opt_rep[62] - opt_rep[5]):+.2f}")
+icl_induction = detectors.induction_scores(lm_icl, repeated_tokens(32, 20, lm_icl.cfg.d_vocab, seed=1), 20)
+print(f"lm_icl: maior escore de indução em [BOS, x, x] (n = 20): {icl_induction.max().item():.2f}")
+assert icl_rep_text < icl_plain_text - 0.5 and icl_induction.max() < 0.2
+
+# %% [markdown]
+# O contexto ajuda muito mais quando o texto se repete, e o controle sem repetições mostra
+# que isso não é a gramática. Mas as cabeças de indução **gerais** não apareceram: em tokens
+# sorteados o `lm_icl` não copia. A curva do treino dele (guardada no `.json` do checkpoint)
+# mostra as duas coisas ao longo do treino:
+
+# %%
+icl_curve = load_metadata("lm_icl")["curva_de_treino"]
+fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
+ax_loss.plot(icl_curve["step"], icl_curve["first_occurrence_loss"], color="gray", label="ocorrência anterior")
+ax_loss.plot(icl_curve["step"], icl_curve["second_occurrence_loss"], color=plots.POSITIVE_COLOR, label="trecho repetido")
+ax_score.plot(icl_curve["step"], icl_curve["induction_score"], color=plots.NEGATIVE_COLOR)
+ax_score.set_ylim(0, 1)
+for ax in (ax_loss, ax_score):
+    ax.set_xlabel("passo de treino")
+ax_loss.set_ylabel("perda (nats)")
+ax_score.set_ylabel("escore de indução em [BOS, x, x]")
+ax_loss.legend(fontsize=8)
+ax_loss.set_title("lm_icl: perda no trecho repetido")
+ax_score.set_title("lm_icl: escore de indução")
+fig.tight_layout()
+plt.close(fig)
+display(fig)
+print(f"escore de indução: {icl_curve['induction_score'][0]:.2f} (passo {icl_curve['step'][0]}) → "
+      f"máximo {max(icl_curve['induction_score']):.2f} em todo o treino")
+print(f"perda no trecho repetido × na ocorrência anterior: {icl_curve['second_occurrence_loss'][0]:.2f} × "
+      f"{icl_curve['first_occurrence_loss'][0]:.2f} no passo {icl_curve['step'][0]}; "
+      f"{icl_curve['second_occurrence_loss'][-1]:.2f} × {icl_curve['first_occurrence_loss'][-1]:.2f} no fim")
+
+# %% [markdown]
+# A perda no trecho repetido se separa da perda na ocorrência anterior e a diferença cresce
+# durante todo o treino, sem degrau; o escore de indução fica parado perto de zero. O
+# `lm_icl` aprende **em contexto**, mas por atalhos do próprio texto (palavras compatíveis
+# com a anterior que já apareceram na passagem), não por uma cabeça de indução que copie
+# qualquer token: em 2000 passos de texto da gramática, a mudança de fase do modelo de
+# tokens aleatórios não aconteceu. Um escore ICL negativo, sozinho, não prova indução.
 #
 # ## Resumo
 #
@@ -567,7 +628,8 @@ assert icl_lm < -0.3 and abs(icl_lm - icl_optimal) < 0.15  # o texto abaixo depe
 #   escore de indução sobe na mesma janela. Com uma camada e o mesmo treino ela não aparece
 #   (escore ≤ 0,13); a camada única aprende outro truque, desconfiar dos tokens já repetidos.
 # - O escore ICL de Olsson em `[BOS, x, x]` é só (2ª cópia) − (1ª cópia); em texto ele só
-#   vira evidência ao lado de um controle (no `lm`, o ótimo da gramática ganha o mesmo).
+#   vira evidência ao lado de um controle (no `lm`, o ótimo da gramática ganha o mesmo; no
+#   `lm_icl`, texto sem repetições). O `lm_icl` aprende em contexto sem cabeças de indução gerais.
 #
 # **Próximo passo:** `exercises/07_cabecas_de_inducao.ipynb`, e depois o notebook 08,
 # que abre o circuito de indução peça por peça.
