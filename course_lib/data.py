@@ -5,6 +5,8 @@
     Como o autômato é explícito, sabemos a distribuição EXATA do próximo token
     dado qualquer prefixo (algoritmo forward) e, portanto, a menor perda
     (entropia cruzada) que qualquer modelo pode atingir nesses dados.
+(a') PtPassages: passagens de várias frases da gramática em que sujeitos e frases
+     inteiras se repetem (como nomes num texto real), ainda com a probabilidade exata.
 (b) Dados de indução: sequências aleatórias repetidas (repeated_tokens,
     induction_training_batch), no estilo do TransformerLens/ARENA.
 """
@@ -351,6 +353,7 @@ class PtGrammar:
         self.vocab = sorted(set(words), key=_VOCAB_ORDER.__getitem__)  # ordem fixa, por categoria
         self._token_to_id = {w: i + 1 for i, w in enumerate(self.vocab)}  # 0 = BOS
         self.n_states = len(transitions)
+        self._state_index = index  # estado (tupla) -> número do estado compilado
         self._transitions = [[(self._token_to_id[t], nxt, p) for t, nxt, p in row] for row in transitions]
         self._next = []  # por estado: {token_id: [(próximo estado, prob)]}
         self._emit_dict = []  # por estado: {token_id: prob}
@@ -383,7 +386,11 @@ class PtGrammar:
         """Sorteia uma frase (lista de palavras terminando em ".") usando `rng`."""
         if not isinstance(rng, random.Random):
             raise TypeError(f"sample_sentence: 'rng' deve ser random.Random, mas veio {type(rng).__name__}.")
-        state, words = 0, []
+        return self._sample_from(0, rng)
+
+    def _sample_from(self, state: int, rng: random.Random) -> list[str]:
+        """Sorteia palavras a partir do estado compilado `state` até o "." que volta ao início."""
+        words = []
         while True:
             row = self._transitions[state]
             r, acc = rng.random(), 0.0
@@ -488,6 +495,231 @@ class PtGrammar:
 
     def optimal_loss(self, tokens) -> float:
         """Média de -log P_verdadeira(próximo token): a menor entropia cruzada possível (nats/token)."""
+        return self.optimal_loss_per_token(tokens).mean().item()
+
+
+# =============================================================================
+# (a') Passagens: várias frases em que nomes e frases se repetem
+# =============================================================================
+P_REPEAT_SENTENCE = 0.2   # a frase repete, palavra por palavra, uma frase anterior da passagem
+P_REPEAT_SUBJECT = 0.4    # a frase começa com o sujeito de uma frase anterior ("o rei velho ... o rei velho")
+P_CONTINUE = 0.0          # depois de repetir a frase j, repete também a frase j+1 (um trecho longo volta)
+
+
+class PtPassages:
+    """Passagens de várias frases da PtGrammar em que trechos se repetem, como num texto real.
+
+    Cada passagem começa com uma frase nova da gramática. Cada frase seguinte:
+      - com probabilidade `p_sentence`, repete palavra por palavra uma frase anterior
+        da passagem (sorteada entre as frases anteriores completas, todas com o mesmo peso);
+      - com probabilidade `p_subject`, começa com o sujeito (artigo + substantivo
+        [+ adjetivo]) de uma frase anterior sorteada e continua pela gramática,
+        concordando com ele: as "personagens" da passagem voltam;
+      - senão, é uma frase nova da gramática.
+    E, logo depois de repetir a frase j, com probabilidade `p_continue` a frase
+    seguinte repete a frase j+1: trechos de várias frases voltam inteiros (como uma
+    citação ou um refrão).
+
+    A probabilidade do próximo token continua EXATA: o algoritmo forward soma, além
+    dos estados da gramática, as hipóteses "estou copiando a frase j (ou o sujeito j)
+    e estou na palavra i da cópia". O que muda em relação à PtGrammar: a distribuição
+    depende da passagem inteira (não só da frase atual), e cada linha de
+    `make_dataset` é uma passagem só, do BOS até n_ctx tokens (a última frase cortada).
+    """
+
+    def __init__(self, grammar: PtGrammar | None = None, p_sentence: float = P_REPEAT_SENTENCE,
+                 p_subject: float = P_REPEAT_SUBJECT, p_continue: float = P_CONTINUE):
+        for name, p in (("p_sentence", p_sentence), ("p_subject", p_subject), ("p_continue", p_continue)):
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+                raise ValueError(f"PtPassages: '{name}' deve ser um número em [0, 1], mas veio {p!r}.")
+        if p_sentence + p_subject > 1:
+            raise ValueError(f"PtPassages: 'p_sentence' + 'p_subject' deve ser <= 1, mas veio {p_sentence + p_subject}.")
+        if grammar is None:
+            grammar = PtGrammar()
+        elif not isinstance(grammar, PtGrammar):
+            raise TypeError(f"PtPassages: 'grammar' deve ser PtGrammar, mas veio {type(grammar).__name__}.")
+        self.grammar, self.p_sentence, self.p_subject = grammar, float(p_sentence), float(p_subject)
+        self.p_continue = float(p_continue)
+        ids = grammar._token_to_id
+        self._adjective_ids = {ids[w] for a in ADJECTIVES for w in a[:4] if w in ids}
+        # substantivo (id) -> estado da gramática logo depois do sujeito ("sujeito", gênero, número, classe)
+        self._after_subject = {}
+        for sg, pl, g, cls in NOUNS:
+            for n, w in (("sg", sg), ("pl", pl)):
+                state = ("sujeito", g, n, cls[0])
+                if w in ids and state in grammar._state_index:
+                    self._after_subject[ids[w]] = grammar._state_index[state]
+        self._dot = ids["."]
+
+    @property
+    def d_vocab(self) -> int:
+        """O mesmo vocabulário da gramática (e do checkpoint `lm`)."""
+        return self.grammar.d_vocab
+
+    def tokenizer(self) -> Tokenizer:
+        return self.grammar.tokenizer()
+
+    def _subject(self, sentence: tuple) -> tuple[tuple, int]:
+        """(ids do sujeito, estado da gramática depois dele) de uma frase completa (ids)."""
+        n = 3 if len(sentence) > 2 and sentence[2] in self._adjective_ids else 2
+        return sentence[:n], self._after_subject[sentence[1]]
+
+    # ------------------------------------------------------------------ amostragem
+    def sample_passage(self, rng: random.Random, n_tokens: int) -> tuple[list[int], list[int]]:
+        """Uma passagem de `n_tokens` ids (começando no BOS) e, para cada posição, a fonte da cópia.
+
+        fontes[q] = posição da 1ª ocorrência, nesta passagem, do trecho que o token q
+        repete (se a frase copiada já era cópia, aponta para o original), ou -1 se o
+        token não é cópia. Determinístico dado `rng`.
+        """
+        if not isinstance(rng, random.Random):
+            raise TypeError(f"sample_passage: 'rng' deve ser random.Random, mas veio {type(rng).__name__}.")
+        _check_int("sample_passage", "n_tokens", n_tokens, 1)
+        ids, sources, sentences = [0], [-1], []  # sentences: (posição inicial, ids) das frases completas
+        to_ids = lambda words: [self.grammar._token_to_id[w] for w in words]
+        root = lambda pos, n: [sources[p] if sources[p] >= 0 else p for p in range(pos, pos + n)]
+        copied = None  # índice da frase que a frase anterior repetiu (ou None)
+        while len(ids) < n_tokens:
+            start = len(ids)
+            if copied is not None and rng.random() < self.p_continue:
+                copied += 1
+                pos, sent = sentences[copied]
+                new, src = list(sent), root(pos, len(sent))
+            elif sentences and (r := rng.random()) < self.p_sentence:
+                copied = rng.randrange(len(sentences))
+                pos, sent = sentences[copied]
+                new, src = list(sent), root(pos, len(sent))
+            elif sentences and r < self.p_sentence + self.p_subject:
+                pos, sent = sentences[rng.randrange(len(sentences))]
+                subject, after = self._subject(sent)
+                new = list(subject) + to_ids(self.grammar._sample_from(after, rng))
+                src = root(pos, len(subject)) + [-1] * (len(new) - len(subject))
+                copied = None
+            else:
+                new = to_ids(self.grammar._sample_from(0, rng))
+                src = [-1] * len(new)
+                copied = None
+            ids += new
+            sources += src
+            sentences.append((start, tuple(new)))
+        return ids[:n_tokens], sources[:n_tokens]
+
+    def make_dataset(self, n_seqs: int, n_ctx: int, seed: int = 0, return_sources: bool = False):
+        """Tensor [n_seqs, n_ctx]: cada linha é uma passagem (BOS + frases), cortada em n_ctx tokens.
+
+        Com return_sources=True devolve também as fontes [n_seqs, n_ctx] (veja `sample_passage`).
+        """
+        _check_int("make_dataset", "n_seqs", n_seqs, 1)
+        _check_int("make_dataset", "n_ctx", n_ctx, 2)
+        if not isinstance(return_sources, bool):
+            raise TypeError(f"make_dataset: 'return_sources' deve ser True ou False, mas veio {return_sources!r}.")
+        rng = random.Random(seed)
+        rows, srcs = zip(*(self.sample_passage(rng, n_ctx) for _ in range(n_seqs)))
+        tokens = torch.tensor(rows, dtype=torch.long)
+        return (tokens, torch.tensor(srcs, dtype=torch.long)) if return_sources else tokens
+
+    # ------------------------------------------------------------------ probabilidades exatas
+    def _forward(self, ids: list[int], where: str):
+        """Forward sobre hipóteses. Gera, para cada posição i, {hipótese: prob} depois de ids[:i+1].
+
+        Hipóteses: ("g", estado) = frase da gramática nesse estado; ("s", frase, i, j) = repetindo
+        a frase j (ids), a próxima palavra é frase[i]; ("c", sujeito, i, depois) = repetindo o
+        sujeito (ids), a próxima palavra é sujeito[i], e no fim volta à gramática no estado
+        `depois`. No "." final, ("fim", j) guarda a massa de quem acabou de repetir a frase j.
+        """
+        if len(ids) == 0 or ids[0] != 0:
+            raise ValueError(f"{where}: a sequência deve começar com o BOS (id 0), mas começa com {ids[:1]}.")
+        sentences, current = [], []
+
+        def sentence_start(ended: dict):
+            """Hipóteses no início de uma frase; `ended` = {hipótese depois do ".": prob}."""
+            n, hyps, free = len(sentences), {}, 0.0
+            for key, w in ended.items():
+                if key[0] == "fim":  # acabou de repetir a frase key[1]: continua na seguinte?
+                    nk = ("s", sentences[key[1] + 1], 0, key[1] + 1)
+                    hyps[nk] = hyps.get(nk, 0.0) + w * self.p_continue
+                    free += w * (1 - self.p_continue)
+                else:
+                    free += w
+            key = ("g", 0)
+            hyps[key] = hyps.get(key, 0.0) + free * (1.0 - (self.p_sentence + self.p_subject if n else 0.0))
+            for j, sent in enumerate(sentences):
+                key = ("s", sent, 0, j)
+                hyps[key] = hyps.get(key, 0.0) + free * self.p_sentence / n
+                subject, after = self._subject(sent)
+                key = ("c", subject, 0, after)
+                hyps[key] = hyps.get(key, 0.0) + free * self.p_subject / n
+            return {k: p for k, p in hyps.items() if p > 0}
+
+        hyps = sentence_start({("g", 0): 1.0})
+        yield hyps
+        for i in range(1, len(ids)):
+            tok, new = ids[i], {}
+            for key, w in hyps.items():
+                if key[0] == "g":
+                    for nxt, p in self.grammar._next[key[1]].get(tok, ()):
+                        new["g", nxt] = new.get(("g", nxt), 0.0) + w * p
+                else:
+                    kind, span, j, tag = key
+                    if span[j] == tok:
+                        if j + 1 < len(span):
+                            nk = (kind, span, j + 1, tag)
+                        else:  # fim da cópia: a frase j acabou, ou o sujeito volta à gramática
+                            nk = ("fim", tag) if kind == "s" else ("g", tag)
+                        new[nk] = new.get(nk, 0.0) + w
+            total = sum(new.values())
+            if total == 0.0:
+                word = BOS_TOKEN if tok == 0 else self.grammar.vocab[tok - 1]
+                raise ValueError(f"{where}: o token {word!r} na posição {i} tem probabilidade 0 depois do prefixo; "
+                                 "a sequência não foi gerada por estas passagens.")
+            current.append(tok)
+            hyps = {k: p / total for k, p in new.items()}
+            if tok == self._dot:
+                sentences.append(tuple(current))
+                current = []
+                hyps = sentence_start(hyps)
+            yield hyps
+
+    def _next_probs(self, hyps: dict) -> torch.Tensor:
+        probs = torch.zeros(self.d_vocab, dtype=torch.float64)
+        for key, w in hyps.items():
+            if key[0] == "g":
+                probs += w * self.grammar._emit[key[1]]
+            else:
+                probs[key[1][key[2]]] += w
+        return probs
+
+    def next_token_probs(self, token_ids) -> torch.Tensor:
+        """Probabilidade exata do próximo token em cada posição: tensor float64 [pos, d_vocab]."""
+        tokens = self.grammar._check_tokens("next_token_probs", token_ids)
+        if tokens.ndim != 1:
+            raise ValueError(f"next_token_probs: 'token_ids' deve ser 1-D [pos], mas veio shape {tuple(tokens.shape)}.")
+        return torch.stack([self._next_probs(h) for h in self._forward(tokens.tolist(), "next_token_probs")])
+
+    def optimal_loss_per_token(self, tokens) -> torch.Tensor:
+        """-log P_verdadeira(token i+1 | tokens 0..i) para cada linha: tensor float64 [batch, pos-1]."""
+        tokens = self.grammar._check_tokens("optimal_loss_per_token", tokens)
+        if tokens.ndim == 1:
+            tokens = tokens[None]
+        if tokens.ndim != 2 or tokens.shape[1] < 2:
+            raise ValueError("optimal_loss_per_token: 'tokens' deve ter shape [batch, pos] com pos >= 2, "
+                             f"mas veio {tuple(tokens.shape)}.")
+        out = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.float64)
+        for b, ids in enumerate(tokens.tolist()):
+            for i, hyps in enumerate(self._forward(ids, f"optimal_loss_per_token (linha {b})")):
+                if i + 1 == len(ids):
+                    break
+                tok, p = ids[i + 1], 0.0
+                for key, w in hyps.items():
+                    if key[0] == "g":
+                        p += w * self.grammar._emit_dict[key[1]].get(tok, 0.0)
+                    elif key[1][key[2]] == tok:
+                        p += w
+                out[b, i] = -math.log(p) if p > 0 else math.inf
+        return out
+
+    def optimal_loss(self, tokens) -> float:
+        """Média de -log P_verdadeira(próximo token) nas passagens: a menor perda possível (nats/token)."""
         return self.optimal_loss_per_token(tokens).mean().item()
 
 

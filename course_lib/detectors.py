@@ -10,8 +10,9 @@ mesma (é a única chave), não conta para nenhum detector.
     token atual:     chave q,              para q >= 1
     primeiro token:  chave 0 (o BOS),      para q >= 1
     indução:         chave q-(seq_len-1),  para q >= seq_len+1, em [BOS, x_1..x_n, x_1..x_n]
-                     (o token DEPOIS da ocorrência anterior do token atual; convenção
-                     do TransformerLens/ARENA)
+                     (o token DEPOIS da ocorrência anterior do token atual; a mesma
+                     diagonal do ARENA, mas só com as consultas da 2ª cópia; veja
+                     `induction_scores(..., convention="arena")`)
 
 Cada detector é um caso de `detect_pattern` com uma máscara [pos, pos] fixa.
 """
@@ -125,7 +126,7 @@ def first_token_scores(cache_or_patterns) -> torch.Tensor:
     return _detect(cache_or_patterns, "first_token_scores", offset=None)
 
 
-def induction_scores(model, tokens_or_cache, seq_len: int) -> torch.Tensor:
+def induction_scores(model, tokens_or_cache, seq_len: int, convention: str = "course") -> torch.Tensor:
     """Placar de indução [n_layers, n_heads] em tokens [BOS, x_1..x_n, x_1..x_n] (n = seq_len).
 
     Na 2ª cópia (q >= seq_len+1) o token atual apareceu antes na posição q - seq_len;
@@ -135,8 +136,18 @@ def induction_scores(model, tokens_or_cache, seq_len: int) -> torch.Tensor:
     com um cache isso não pode ser conferido. Sequências mais longas que 1+2·seq_len
     (mais cópias) também valem. Use seq_len >= 3: com seq_len = 2 a chave de indução
     é o token anterior e os dois detectores se confundem.
+
+    `convention="arena"` reproduz o número do ARENA 1.2 (`pattern.diagonal(-(seq_len-1)).mean()`):
+    a mesma diagonal, mas desde a consulta q = seq_len-1, ou seja, com mais duas consultas
+    da 1ª cópia, (seq_len-1 -> BOS) e (seq_len -> x_1), onde não há o que induzir. Fica
+    (n·curso + p[n-1, 0] + p[n, 1]) / (n + 2). Medido no checkpoint `induction`
+    (n = 15, 20 e 31): nas cabeças de indução o número do ARENA é até 0,04 MENOR (as duas
+    consultas extras quase não caem na diagonal); em cabeças que estacionam no BOS na 1ª
+    cópia (camada 0), até 0,05 MAIOR (a consulta n-1 -> BOS conta como "indução").
     """
     fn = "induction_scores"
+    if convention not in ("course", "arena"):
+        raise ValueError(f"{fn}: `convention` deve ser 'course' ou 'arena'; veio {convention!r}.")
     check_model(model, fn)
     seq_len = check_int(seq_len, fn, "seq_len", 2)
     if isinstance(tokens_or_cache, ActivationCache):
@@ -150,7 +161,8 @@ def induction_scores(model, tokens_or_cache, seq_len: int) -> torch.Tensor:
     pos = patterns.shape[-1]
     if pos < seq_len + 2:
         raise ValueError(f"{fn}: com `seq_len` = {seq_len} são precisas pelo menos {seq_len + 2} posições; o cache tem {pos}.")
-    return _mask_scores(patterns, _offset_mask(pos, seq_len - 1, seq_len + 1, patterns.device), fn)
+    first_query = seq_len + 1 if convention == "course" else seq_len - 1
+    return _mask_scores(patterns, _offset_mask(pos, seq_len - 1, first_query, patterns.device), fn)
 
 
 def _check_target_pattern(pattern, tokens: torch.Tensor, fn: str) -> torch.Tensor:

@@ -15,7 +15,7 @@ from .hooks import suggest
 from .model import Config, HookedTransformer
 
 CHECKPOINT_DIR = pathlib.Path(__file__).parent / "checkpoints"
-NAMES = ("induction", "lm", "lm_tied", "lm_untied")
+NAMES = ("induction", "lm", "lm_tied", "lm_untied", "lm_icl")
 
 
 def _path(name: str, suffix: str) -> pathlib.Path:
@@ -33,7 +33,7 @@ def load_metadata(name: str) -> dict:
 
 
 def load_pretrained(name: str, device: str | None = None) -> HookedTransformer:
-    """Carrega um checkpoint do curso: 'induction', 'lm', 'lm_tied' ou 'lm_untied'.
+    """Carrega um checkpoint do curso: 'induction', 'lm', 'lm_tied', 'lm_untied' ou 'lm_icl'.
 
     Os modelos de linguagem vêm com o tokenizador (model.to_tokens / model.to_str_tokens).
     """

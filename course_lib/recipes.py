@@ -2,7 +2,7 @@
 
 Re-treinar um checkpoint, bit a bit, a partir da sua semente:
 
-    python -m course_lib.recipes induction     # ou lm, lm_tied, lm_untied, all
+    python -m course_lib.recipes induction     # ou lm, lm_tied, lm_untied, lm_icl, all
 
 O resultado vai para course_lib/checkpoints/NOME.pt e NOME.json (com as métricas medidas).
 """
@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .data import PtGrammar, induction_training_batch, repeated_tokens
+from .data import PtGrammar, PtPassages, induction_training_batch, repeated_tokens
 from .model import Config, HookedTransformer
 from .train import train
 
@@ -29,6 +29,12 @@ LM_TRAIN = dict(n_steps=1200, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192,
 TIED_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=32, normalization="LN",
                 act_fn="gelu", init_std=0.02, seed=0)
 TIED_TRAIN = dict(n_steps=800, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=200)
+
+LM_ICL_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=64, normalization="LN",
+                  act_fn="gelu", init_std=0.02, seed=0)
+LM_ICL_TRAIN = dict(n_steps=2000, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=0)
+LM_ICL_DATA = dict(p_sentence=0.4, p_subject=0.2, p_continue=0.9)  # PtPassages(**LM_ICL_DATA)
+ICL_EARLY, ICL_LATE = 6, 63  # placar de aprendizado em contexto: perda no token 63 menos no token 6
 
 EVAL_SEED = 12345  # dados de avaliação: sementes que o treino nunca usa
 
@@ -144,6 +150,131 @@ def train_lm(cfg_dict: dict, train_args: dict, progress: bool = True, eval_every
     return model, history
 
 
+# ------------------------------------------------------------------ modelo de linguagem com repetições
+def icl_eval_data(n_ctx: int = 64, n: int = 2048, repeats: bool = True):
+    """Passagens nunca vistas no treino (semente de avaliação) e suas fontes de cópia.
+
+    repeats=False: o controle, passagens da mesma gramática sem nenhuma repetição.
+    """
+    passages = PtPassages(**LM_ICL_DATA) if repeats else PtPassages(p_sentence=0.0, p_subject=0.0)
+    return passages.make_dataset(n, n_ctx, seed=EVAL_SEED, return_sources=True)
+
+
+def icl_induction_scores(model: HookedTransformer, seq_len: int = 20, batch: int = 64) -> torch.Tensor:
+    """Escores de indução [n_layers, n_heads] em [BOS, x, x] com x sorteado do vocabulário do modelo."""
+    from .detectors import induction_scores
+
+    return induction_scores(model, induction_eval_tokens(model.cfg.d_vocab, batch, seq_len), seq_len)
+
+
+def _best_head(scores: torch.Tensor, layers=None) -> tuple[str, float]:
+    layers = range(scores.shape[0]) if layers is None else layers
+    return max(((f"{l}.{h}", float(scores[l, h])) for l in layers for h in range(scores.shape[1])),
+               key=lambda x: x[1])
+
+
+def lm_icl_eval(model: HookedTransformer, data) -> dict:
+    """Métricas baratas para acompanhar o treino (a cada `eval_every` passos)."""
+    from .induction import in_context_learning_score, repeated_span_loss
+
+    tokens, sources = data
+    first, second = repeated_span_loss(model, tokens, sources)
+    return {"induction_score": _best_head(icl_induction_scores(model))[1],
+            "first_occurrence_loss": first, "second_occurrence_loss": second,
+            "icl_score": in_context_learning_score(model, tokens, ICL_EARLY, ICL_LATE)}
+
+
+def train_lm_icl(progress: bool = True, eval_every: int = 25, n_steps: int | None = None,
+                 cfg_overrides: dict | None = None):
+    """Treina o `lm_icl`: o modelo de linguagem em passagens com repetições (PtPassages)."""
+    passages = PtPassages(**LM_ICL_DATA)
+    tokenizer = passages.tokenizer()
+    cfg = Config(d_vocab=tokenizer.d_vocab, **{**LM_ICL_CFG, **(cfg_overrides or {})})
+    model = HookedTransformer(cfg, tokenizer=tokenizer)
+    args = {**LM_ICL_TRAIN, **({"n_steps": n_steps} if n_steps else {})}
+    data = passages.make_dataset(args["n_train_seqs"], cfg.n_ctx, seed=args["seed"])
+    held_out = icl_eval_data(cfg.n_ctx, n=256)
+    bs = args["batch_size"]
+    history = train(
+        model, lambda g: data[torch.randint(0, len(data), (bs,), generator=g)],
+        n_steps=args["n_steps"], lr=args["lr"], seed=args["seed"], progress=progress,
+        decay_steps=args["decay_steps"] if not n_steps else 0,
+        eval_fn=lambda m: lm_icl_eval(m, held_out), eval_every=eval_every, desc="lm_icl",
+    )
+    return model, history
+
+
+def _optimal_span_loss(per_token: torch.Tensor, sources: torch.Tensor) -> tuple[float, float]:
+    """O mesmo par (1ª, 2ª ocorrência) de `repeated_span_loss`, com a perda exata por token."""
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+    b, q = inside.nonzero(as_tuple=True)
+    return float(per_token[b, sources[b, q] - 1].mean()), float(per_token[b, q - 1].mean())
+
+
+def _icl(per_position: torch.Tensor, early: int, late: int) -> float:
+    return float(per_position[late - 1] - per_position[early - 1])
+
+
+def lm_icl_metrics(model: HookedTransformer, n_eval: int = 2048, n_optimal: int = 256) -> dict:
+    """Métricas do `lm_icl` guardadas no .json, cada uma com o seu controle.
+
+    - cabeças: escore de indução (e de token anterior) em [BOS, x, x] com x sorteado do vocabulário;
+    - placar de aprendizado em contexto (ICL) nas passagens nunca vistas, contra o mesmo placar
+      em passagens sem repetição, o do `lm` (que nunca viu repetições, nos 32 primeiros tokens,
+      o contexto dele) e o do preditor ótimo (probabilidade exata);
+    - perda na 2ª ocorrência de trechos repetidos contra a 1ª.
+    """
+    from .detectors import previous_token_scores
+    from .induction import per_position_loss, repeated_span_loss
+    from .pretrained import load_pretrained
+
+    n_ctx = model.cfg.n_ctx
+    ind = icl_induction_scores(model)
+    rand = induction_eval_tokens(model.cfg.d_vocab, 64, 20)
+    _, cache = model.run_with_cache(rand, names_filter=lambda n: n.endswith("hook_pattern"))
+    prev = previous_token_scores(cache)
+    tokens, sources = icl_eval_data(n_ctx, n_eval)
+    plain, _ = icl_eval_data(n_ctx, n_eval, repeats=False)
+    passages, grammar = PtPassages(**LM_ICL_DATA), PtGrammar()
+    opt = passages.optimal_loss_per_token(tokens[:n_optimal])
+    opt_plain = grammar.optimal_loss_per_token(plain[:n_optimal])
+    curve, curve_plain = per_position_loss(model, tokens), per_position_loss(model, plain)
+    first, second = repeated_span_loss(model, tokens, sources)
+    # o `lm` só vê 32 tokens: as mesmas passagens cortadas
+    lm = load_pretrained("lm")
+    short, short_src = tokens[:, :lm.cfg.n_ctx], sources[:, :lm.cfg.n_ctx]
+    late_short = lm.cfg.n_ctx - 1
+    lm_first, lm_second = repeated_span_loss(lm, short, short_src)
+    eval_loss = float(per_position_loss(model, tokens[:n_optimal]).mean())  # as mesmas passagens do ótimo
+    eval_plain = float(per_position_loss(model, plain[:n_optimal]).mean())
+    r = lambda x: round(float(x), 4)
+    heads = {f"{l}.{h}": r(ind[l, h]) for l in range(ind.shape[0]) for h in range(ind.shape[1])}
+    return {
+        "induction_scores": heads,
+        "induction_head": _best_head(ind)[0], "induction_score": r(_best_head(ind)[1]),
+        "induction_heads_above_0.3": [k for k, v in heads.items() if v > 0.3],
+        "prev_token_head": _best_head(prev, [0])[0], "prev_token_score": r(_best_head(prev, [0])[1]),
+        "icl_positions": {"early": ICL_EARLY, "late": ICL_LATE, "late_no_lm": late_short},
+        "icl_score": r(_icl(curve, ICL_EARLY, ICL_LATE)),
+        "icl_score_control_sem_repeticao": r(_icl(curve_plain, ICL_EARLY, ICL_LATE)),
+        "icl_score_otimo": r(_icl(opt.mean(0), ICL_EARLY, ICL_LATE)),
+        "icl_score_otimo_sem_repeticao": r(_icl(opt_plain.mean(0), ICL_EARLY, ICL_LATE)),
+        "icl_score_32_tokens": r(_icl(per_position_loss(model, short), ICL_EARLY, late_short)),
+        "icl_score_32_tokens_lm": r(_icl(per_position_loss(lm, short), ICL_EARLY, late_short)),
+        "first_occurrence_loss": r(first), "second_occurrence_loss": r(second),
+        "first_occurrence_loss_otimo": r(_optimal_span_loss(opt, sources[:n_optimal])[0]),
+        "second_occurrence_loss_otimo": r(_optimal_span_loss(opt, sources[:n_optimal])[1]),
+        "first_occurrence_loss_32_tokens_lm": r(lm_first), "second_occurrence_loss_32_tokens_lm": r(lm_second),
+        "first_occurrence_loss_32_tokens": r(repeated_span_loss(model, short, short_src)[0]),
+        "second_occurrence_loss_32_tokens": r(repeated_span_loss(model, short, short_src)[1]),
+        "eval_loss": r(eval_loss), "optimal_loss": r(opt.mean()),
+        "eval_loss_sem_repeticao": r(eval_plain), "optimal_loss_sem_repeticao": r(opt_plain.mean()),
+        "agreement_accuracy": agreement_accuracy(model, grammar),
+        "n_eval_passages": n_eval, "n_optimal_passages": n_optimal,
+    }
+
+
 # ------------------------------------------------------------------ linha de comando
 def build(name: str, progress: bool = True) -> dict:
     from .pretrained import save_checkpoint
@@ -161,8 +292,18 @@ def build(name: str, progress: bool = True) -> dict:
         metrics["n_params"] = sum(p.numel() for p in model.parameters())
         meta = {"train_args": args, "data": "PtGrammar().make_dataset(n_train_seqs, n_ctx, seed)",
                 "logit_lens_example": {"prompt": LENS_EXAMPLE[0], "por_camada": lens_example(model)}}
+    elif name == "lm_icl":
+        model, hist = train_lm_icl(progress=progress)
+        metrics = lm_icl_metrics(model)
+        metrics["n_params"] = sum(p.numel() for p in model.parameters())
+        meta = {"train_args": LM_ICL_TRAIN, "data": f"PtPassages(**{LM_ICL_DATA}).make_dataset(n_train_seqs, n_ctx, seed)",
+                "curva_de_treino": {"a_cada": 25, **{k: [round(e[k], 4) for e in hist["evals"]]
+                                                     for k in ("step", "induction_score", "first_occurrence_loss",
+                                                               "second_occurrence_loss", "icl_score")}},
+                "loss_curve_mean_per_25": [round(sum(hist["loss"][i:i + 25]) / 25, 4)
+                                           for i in range(0, len(hist["loss"]), 25)]}
     else:
-        raise ValueError(f"receita desconhecida {name!r}; use induction, lm, lm_tied, lm_untied ou all.")
+        raise ValueError(f"receita desconhecida {name!r}; use induction, lm, lm_tied, lm_untied, lm_icl ou all.")
     meta.update(metrics=metrics, retrain_command=command, train_seconds=round(hist["seconds"], 1),
                 loss_curve_every_50=[round(x, 4) for x in hist["loss"][::50]])
     save_checkpoint(model, name, meta)
@@ -171,12 +312,84 @@ def build(name: str, progress: bool = True) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Re-treina os checkpoints do curso (bit a bit, da semente).")
-    parser.add_argument("name", choices=["induction", "lm", "lm_tied", "lm_untied", "all"])
+    parser.add_argument("name", choices=["induction", "lm", "lm_tied", "lm_untied", "lm_icl", "all", "induction_curves"])
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    names = ["induction", "lm", "lm_tied", "lm_untied"] if args.name == "all" else [args.name]
+    if args.name == "induction_curves":  # curvas da lição 07 (não é um checkpoint)
+        print(build_induction_curves(progress=False))
+        return
+    names = ["induction", "lm", "lm_tied", "lm_untied", "lm_icl"] if args.name == "all" else [args.name]
     for name in names:
         print(name, build(name, progress=not args.no_progress))
+
+
+
+# ------------------------------------------------------------------ curvas da mudança de fase (lição 07)
+LIVE_CFG_OVERRIDES = {"n_ctx": 32}  # o treino ao vivo da lição 07: contexto de 32, taxa constante
+LIVE_EVAL = dict(batch=32, seq_len=15, seed=EVAL_SEED)
+CURVES_RUN = dict(seeds=(0, 1, 2), n_layers=(2, 1), n_steps=1500, eval_every=5)
+CURVES_PATH = "induction_curves.json"
+
+
+def live_eval_tokens(d_vocab: int = 64) -> torch.Tensor:
+    return repeated_tokens(LIVE_EVAL["batch"], LIVE_EVAL["seq_len"], d_vocab, seed=LIVE_EVAL["seed"])
+
+
+def live_evaluate(model: HookedTransformer) -> dict:
+    """Escore de indução (melhor cabeça da última camada) e perdas nas duas cópias, dados nunca vistos."""
+    from .detectors import induction_scores
+    from .induction import repeated_half_loss
+
+    tokens, n = live_eval_tokens(model.cfg.d_vocab), LIVE_EVAL["seq_len"]
+    first, second = repeated_half_loss(model, tokens, n)
+    return {"induction_score": float(induction_scores(model, tokens, n)[-1].max()),
+            "first_copy_loss": first, "second_copy_loss": second}
+
+
+def train_live(n_layers: int, n_steps: int, seed: int = 0, eval_every: int = 10, stop_fn=None,
+               progress: bool = False, desc: str | None = None):
+    """O treino ao vivo da lição 07: receita de `induction` com n_ctx 32 e taxa constante."""
+    cfg = Config(**{**INDUCTION_CFG, **LIVE_CFG_OVERRIDES, "n_layers": n_layers, "seed": seed})
+    model = HookedTransformer(cfg)
+    history = train(model, lambda g: induction_training_batch(INDUCTION_TRAIN["batch_size"], cfg.n_ctx, cfg.d_vocab, g),
+                    n_steps=n_steps, lr=INDUCTION_TRAIN["lr"], seed=seed, eval_fn=live_evaluate,
+                    eval_every=eval_every, stop_fn=stop_fn, progress=progress,
+                    desc=desc or f"{n_layers} camada(s)")
+    return model, history
+
+
+def induction_curves(seeds=CURVES_RUN["seeds"], layers=CURVES_RUN["n_layers"], n_steps=CURVES_RUN["n_steps"],
+                     eval_every=CURVES_RUN["eval_every"], progress: bool = False) -> dict:
+    """Curvas do treino ao vivo para várias sementes e profundidades, com o passo da mudança de fase."""
+    from .induction import phase_change_step, seen_once_twice_mass
+
+    runs = []
+    for n_layers in layers:
+        for seed in seeds:
+            model, hist = train_live(n_layers, n_steps, seed=seed, eval_every=eval_every, progress=progress)
+            ev = hist["evals"]
+            run = {"n_layers": n_layers, "seed": seed, "step": [e["step"] for e in ev]}
+            for key in ("induction_score", "first_copy_loss", "second_copy_loss"):
+                run[key] = [round(e[key], 4) for e in ev]
+            run["phase_change_step"] = phase_change_step(run["step"], run["second_copy_loss"])
+            run["final"] = {k: round(v, 4) for k, v in
+                            seen_once_twice_mass(model, live_eval_tokens(), LIVE_EVAL["seq_len"]).items()}
+            runs.append(run)
+            print(n_layers, seed, run["phase_change_step"], run["induction_score"][-1], run["second_copy_loss"][-1])
+    return {"retrain_command": "python -m course_lib.recipes induction_curves",
+            "config": {**INDUCTION_CFG, **LIVE_CFG_OVERRIDES}, "lr": INDUCTION_TRAIN["lr"],
+            "batch_size": INDUCTION_TRAIN["batch_size"], "eval": LIVE_EVAL, "n_steps": n_steps,
+            "eval_every": eval_every, "runs": runs}
+
+
+def build_induction_curves(progress: bool = False) -> dict:
+    import json
+
+    from .pretrained import CHECKPOINT_DIR
+
+    data = induction_curves(progress=progress)
+    (CHECKPOINT_DIR / CURVES_PATH).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    return {f"{r['n_layers']}L s{r['seed']}": r["phase_change_step"] for r in data["runs"]}
 
 
 if __name__ == "__main__":

@@ -21,7 +21,19 @@ def _progress_bar(total: int, enabled: bool, desc: str):
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
         return None
-    return tqdm(total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc=desc, leave=True)
+
+
+def _close_as_success(bar, reason: str) -> None:
+    """Fecha a barra como completa (verde no notebook) com o motivo da parada.
+
+    O tqdm pinta de vermelho uma barra fechada antes do total; uma parada por sucesso
+    não é uma falha, então o total passa a ser o que foi feito.
+    """
+    bar.total = bar.n
+    bar.set_postfix_str(reason, refresh=False)
+    bar.refresh()
+    bar.close()
 
 
 def train(model: HookedTransformer, batch_fn: Callable[[torch.Generator], torch.Tensor], n_steps: int,
@@ -33,10 +45,12 @@ def train(model: HookedTransformer, batch_fn: Callable[[torch.Generator], torch.
     batch_fn: recebe um torch.Generator (semeado com `seed`) e devolve tokens [batch, pos].
     eval_fn: chamado a cada `eval_every` passos como eval_fn(model) -> dict de métricas
              (números); guardado em history["evals"] com o passo.
-    stop_fn: recebe o dicionário de métricas da última avaliação; True interrompe o treino.
+    stop_fn: recebe o dicionário de métricas da última avaliação; True interrompe o treino
+             (um sucesso: a barra termina completa, verde, e diz o motivo).
     decay_steps: nos últimos `decay_steps` passos a taxa de aprendizado cai linearmente até 0
              (estabiliza os pesos finais de um checkpoint); 0 = taxa constante.
-    Devolve history = {"loss": [perda por passo], "evals": [{"step": s, ...}], "seconds": t}.
+    Devolve history = {"loss": [perda por passo], "evals": [{"step": s, ...}], "seconds": t,
+    "stopped_early": bool, "stop_reason": frase em pt-BR}.
     """
     if not isinstance(model, HookedTransformer):
         raise TypeError(f"train: `model` deve ser um HookedTransformer; veio {type(model).__name__}.")
@@ -54,6 +68,7 @@ def train(model: HookedTransformer, batch_fn: Callable[[torch.Generator], torch.
         bar = _progress_bar(n_steps, progress, desc)
         t0 = time.perf_counter()
         model.train()
+        stop_reason = f"fim dos {n_steps} passos"
         for step in range(1, n_steps + 1):
             if decay_steps and step > n_steps - decay_steps:
                 for group in opt.param_groups:
@@ -73,10 +88,13 @@ def train(model: HookedTransformer, batch_fn: Callable[[torch.Generator], torch.
                     metrics = {k: float(v) for k, v in eval_fn(model).items()}
                 history["evals"].append({"step": step, **metrics})
                 if stop_fn is not None and stop_fn(metrics):
+                    stop_reason = f"parou no passo {step} de {n_steps}: o critério de parada foi atingido"
                     break
         model.eval()
+        history["stopped_early"] = len(history["loss"]) < n_steps
+        history["stop_reason"] = stop_reason
         if bar is not None:
-            bar.close()
+            _close_as_success(bar, stop_reason)
         history["seconds"] = time.perf_counter() - t0
         return history
     finally:

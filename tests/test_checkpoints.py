@@ -101,3 +101,12 @@ def test_retraining_reproduces_the_published_metrics_on_any_cpu():
     result = measure_retrain.main("lm_untied")
     assert abs(result["metrics"]["eval_loss"] - result["stored_metrics"]["eval_loss"]) < 0.005
     assert result["metrics"]["agreement_accuracy"] == 1.0
+
+
+def test_lm_icl_keeps_the_grammar_and_is_small():
+    model, meta = load_pretrained("lm_icl"), load_metadata("lm_icl")
+    assert (CHECKPOINT_DIR / "lm_icl.pt").stat().st_size < 1_000_000
+    assert model.tokenizer.vocab == load_pretrained("lm").tokenizer.vocab  # o mesmo vocabulário do `lm`
+    from course_lib.recipes import agreement_accuracy
+    acc = agreement_accuracy(model, PtGrammar())
+    assert acc >= 0.9 and acc == meta["metrics"]["agreement_accuracy"]

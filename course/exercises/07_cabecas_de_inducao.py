@@ -2,8 +2,10 @@
 # # 07 · Exercícios: cabeças de indução
 #
 # Você vai montar, peça por peça, a sonda de indução da lição: os tokens repetidos, a
-# log-probabilidade do token correto em cada posição, as perdas das duas cópias, o placar
-# de indução e, por fim, uma máscara de indução que funciona em **qualquer** sequência.
+# log-probabilidade do token correto em cada posição, as perdas das duas cópias, o escore
+# de indução e uma máscara de indução que funciona em **qualquer** sequência. Depois, duas
+# investigações com as suas funções: qual cabeça do modelo é a de indução, e em que passo
+# de um treino guardado acontece a mudança de fase.
 #
 # **O que você vai praticar**
 #
@@ -11,22 +13,28 @@
 # - alinhar logits e alvos (a posição $t$ prevê o token $t+1$);
 # - achar a diagonal certa de um padrão de atenção, $-(n-1)$, e as consultas certas;
 # - escrever com operações vetorizadas a regra "a chave é o token seguinte a uma ocorrência
-#   anterior do token atual".
+#   anterior do token atual";
+# - descobrir coisas com o seu código: a cabeça de indução e a mudança de fase, medida pela
+#   inclinação da perda.
 #
-# **Tempo estimado:** ~45 min
+# **Tempo estimado:** ~70 min
 #
 # **Pré-requisitos:** a lição `notebooks/07_cabecas_de_inducao.ipynb`. Aqui não há treino:
-# usamos só o checkpoint `induction`.
+# usamos o checkpoint `induction` e as curvas de treino guardadas em
+# `course_lib/checkpoints/induction_curves.json`.
 
 # %%
 from course_lib.notebook import setup
 
 setup()
 
+import json
+
 import torch
 
-from course_lib import detectors, induction, load_pretrained
-from course_lib.checks import check
+from course_lib import detectors, induction, load_pretrained, plots, recipes
+from course_lib.pretrained import CHECKPOINT_DIR
+from course_lib.checks import check, when_solved
 from course_lib.data import repeated_tokens
 
 model = load_pretrained("induction")
@@ -43,13 +51,6 @@ print("tokens:", tuple(tokens.shape), "| logits:", tuple(logits.shape), "| padr�
 #
 # O sorteio já vem pronto (é o argumento `random_tokens`); sua função só monta o formato.
 # O resultado tem formato `[batch, 1 + 2n]` e o mesmo `dtype` de `random_tokens`.
-#
-# <details><summary>💡 Dica</summary>
-#
-# `torch.full((batch, 1), bos, dtype=random_tokens.dtype)` cria a coluna do BOS;
-# `torch.cat([...], dim=1)` junta as peças lado a lado.
-#
-# </details>
 
 # %% tags=["exercise"] exercise="07.make_repeated_tokens" points=1
 def make_repeated_tokens(random_tokens: torch.Tensor, bos: int) -> torch.Tensor:
@@ -68,9 +69,24 @@ def make_repeated_tokens(random_tokens: torch.Tensor, bos: int) -> torch.Tensor:
 # %% tags=["check"]
 check("07.make_repeated_tokens", make_repeated_tokens)
 
-# %% tags=["solution_only"]
-mine = make_repeated_tokens(tokens[:, 1:seq_len + 1], 0)
-print("igual ao lote de repeated_tokens:", torch.equal(mine, tokens))
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# Cada linha tem três pedaços lado a lado: uma coluna só com o BOS e duas vezes a
+# mesma sequência. Qual operação junta tensores ao longo das colunas?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `torch.full` cria a coluna do BOS com o `dtype` certo; `torch.cat(..., dim=1)` junta as peças.
+#
+# </details>
+
+# %%
+with when_solved("o seu lote no modelo"):
+    mine = make_repeated_tokens(tokens[:, 1:seq_len + 1], 0)
+    print("igual ao lote de repeated_tokens:", torch.equal(mine, tokens))
 
 # %% [markdown]
 # ## Exercício 07.logprob_correct · Dificuldade ★★☆ · ~10 min
@@ -79,16 +95,6 @@ print("igual ao lote de repeated_tokens:", torch.equal(mine, tokens))
 #
 # Os logits da posição $t$ são a previsão do token $t+1$. Então a saída tem `pos - 1`
 # colunas: a coluna $t$ é $\log p(\text{tokens}[:, t+1] \mid \text{tokens}[:, :t+1])$.
-#
-# <details><summary>💡 Dica</summary>
-#
-# 1. `torch.log_softmax(..., dim=-1)` transforma logits em log-probabilidades de forma
-#    estável (não use `softmax` seguido de `log`: com logits grandes dá `-inf`).
-# 2. Descarte os logits da última posição e o primeiro token: `logits[:, :-1]` com `tokens[:, 1:]`.
-# 3. `x.gather(-1, idx[..., None])[..., 0]` escolhe, em cada posição, a entrada do vocabulário
-#    indicada por `idx`.
-#
-# </details>
 
 # %% tags=["exercise"] exercise="07.logprob_correct" points=2
 def logprob_correct(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -106,12 +112,34 @@ def logprob_correct(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 # %% tags=["check"]
 check("07.logprob_correct", logprob_correct)
 
-# %% tags=["solution_only"]
-mine = logprob_correct(logits, tokens)
-print("igual a induction.per_position_logprob_correct:",
-      torch.allclose(mine, induction.per_position_logprob_correct(model, tokens), atol=1e-5))
-print(f"log-prob média na 1ª cópia: {mine[:, :seq_len].mean().item():.2f} | "
-      f"no resto da 2ª cópia: {mine[:, seq_len + 1:].mean().item():.2f}")
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# A coluna $t$ compara a previsão feita em $t$ com o token que está em $t+1$. Quais
+# posições dos logits têm um "próximo token"? Quais tokens alguém previu?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `torch.log_softmax` no eixo do vocabulário (estável; `softmax` seguido de `log` dá `-inf`
+# com logits grandes) e `Tensor.gather` no último eixo para escolher uma entrada por posição.
+#
+# </details>
+#
+# <details><summary>💡 Dica 3 · quase a solução</summary>
+#
+# Corte os logits até a penúltima posição e os tokens a partir da segunda; o índice do
+# `gather` precisa de um eixo extra no fim (`[..., None]`), que você tira depois.
+#
+# </details>
+
+# %%
+with when_solved("a log-probabilidade do token certo no modelo de indução"):
+    mine = logprob_correct(logits, tokens)
+    print("igual a induction.per_position_logprob_correct (atol 1e-5):",
+          torch.allclose(mine, induction.per_position_logprob_correct(model, tokens), atol=1e-5))
+    plots.plot_per_position_loss(-mine.mean(0), seq_len=seq_len, title="Sua conta: perda por posição em [BOS, x, x]")
 
 # %% [markdown]
 # ## Exercício 07.half_losses · Dificuldade ★☆☆ · ~5 min
@@ -126,14 +154,7 @@ print(f"log-prob média na 1ª cópia: {mine[:, :seq_len].mean().item():.2f} | "
 #   $x_n \to x_1$ nunca apareceu): fica de fora;
 # - resto da 2ª cópia: colunas $n+1..2n-1$.
 #
-# A perda é $-\log p$, na média do batch e das colunas. Devolva as duas perdas num tensor `[2]`.
-#
-# <details><summary>💡 Dica</summary>
-#
-# Duas fatias, `logprobs[:, :seq_len]` e `logprobs[:, seq_len + 1:]`, o sinal de menos e
-# `torch.stack([perda_1, perda_2])`.
-#
-# </details>
+# A perda é $-\log p$, na média do lote e das colunas. Devolva as duas perdas num tensor `[2]`.
 
 # %% tags=["exercise"] exercise="07.half_losses" points=1
 def half_losses(logprobs: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -152,33 +173,39 @@ def half_losses(logprobs: torch.Tensor, seq_len: int) -> torch.Tensor:
 # %% tags=["check"]
 check("07.half_losses", half_losses)
 
-# %% tags=["solution_only"]
-mine = half_losses(induction.per_position_logprob_correct(model, tokens), seq_len)
-print("sua função:                  ", [round(v, 3) for v in mine.tolist()])
-print("induction.repeated_half_loss:", [round(v, 3) for v in induction.repeated_half_loss(model, tokens, seq_len)])
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# Perda é menos a log-probabilidade. Quais colunas são a 1ª cópia e qual coluna fica de fora?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# Duas fatias no eixo das posições, cada uma com `.mean()`, e `torch.stack` para juntar as duas perdas.
+#
+# </details>
+
+# %%
+with when_solved("as perdas das duas cópias"):
+    mine = half_losses(logprob_correct(logits, tokens), seq_len)
+    print(f"sua função: 1ª cópia {mine[0]:.2f} | 2ª cópia {mine[1]:.2f} nats")
+    print("igual a induction.repeated_half_loss (atol 1e-4):",
+          torch.allclose(mine, torch.tensor(induction.repeated_half_loss(model, tokens, seq_len)), atol=1e-4))
 
 # %% [markdown]
 # ## Exercício 07.induction_score · Dificuldade ★★☆ · ~10 min
 #
-# **Objetivo:** calcular o placar de indução de cada cabeça a partir dos padrões de atenção em tokens repetidos.
+# **Objetivo:** calcular o escore de indução de cada cabeça a partir dos padrões de atenção em tokens repetidos.
 #
 # Para tokens `[BOS, x_1..x_n, x_1..x_n]`, a consulta $q$ da 2ª cópia ($q \ge n+1$) deve
 # olhar para a chave $q - (n-1)$: o token **seguinte** à ocorrência anterior do token atual.
-# O placar é a média de `pattern[b, h, q, q-(n-1)]` sobre o batch e sobre
+# O escore é a média de `pattern[b, h, q, q-(n-1)]` sobre o lote e sobre
 # $q = n+1, \dots, 2n$.
-#
-# <details><summary>💡 Dica</summary>
-#
-# `torch.diagonal(pattern, offset=-(seq_len - 1), dim1=-2, dim2=-1)` devolve as entradas
-# $(q, q-(n-1))$ para $q = n-1, n, n+1, \dots, 2n$, nessa ordem. Quais dessas consultas
-# estão na 2ª cópia? E por que $-(n-1)$ e não $-n$? Desenhe uma sequência com $n = 3$
-# num papel.
-#
-# </details>
 
 # %% tags=["exercise"] exercise="07.induction_score" points=2
 def induction_score(pattern: torch.Tensor, seq_len: int) -> torch.Tensor:
-    """Placar de indução de cada cabeça.
+    """Escore de indução de cada cabeça.
 
     pattern: [batch, n_heads, pos, pos] com pos = 1 + 2·seq_len (tokens [BOS, x, x]).
     Devolve [n_heads]: média de pattern[b, h, q, q-(seq_len-1)] sobre b e q = seq_len+1..2·seq_len.
@@ -192,10 +219,39 @@ def induction_score(pattern: torch.Tensor, seq_len: int) -> torch.Tensor:
 # %% tags=["check"]
 check("07.induction_score", induction_score)
 
-# %% tags=["solution_only"]
-for layer in range(model.cfg.n_layers):
-    print(f"camada {layer}: sua função {[round(v, 3) for v in induction_score(cache['pattern', layer], seq_len).tolist()]}")
-print("detectors:          ", [[round(v, 3) for v in row] for row in detectors.induction_scores(model, cache, seq_len).tolist()])
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# Desenhe `[BOS, a, b, c, a, b, c]` ($n = 3$) num papel: quando a consulta é o segundo `a`,
+# qual posição tem o token que vem a seguir? Quanto isso é, em função de $q$ e $n$?
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `torch.diagonal(pattern, offset=..., dim1=-2, dim2=-1)` devolve as entradas $(q, q+\text{offset})$
+# em ordem de $q$, a partir da primeira consulta em que a chave existe. Quais dessas consultas
+# estão na 2ª cópia?
+#
+# </details>
+#
+# <details><summary>💡 Dica 3 · quase a solução</summary>
+#
+# Com offset $-(n-1)$ a diagonal começa na consulta $q = n-1$; as duas primeiras entradas
+# ($q = n-1$ e $q = n$) são da 1ª cópia. Tire-as e tire a média no lote e nas consultas.
+#
+# </details>
+
+# %% [markdown]
+# ✍️ **Preveja:** alguma cabeça da camada 0 vai ter escore de indução acima de 0,1? Quantas da
+# camada 1 passam de 0,5?
+
+# %%
+with when_solved("o escore de indução de cada cabeça"):
+    mine = torch.stack([induction_score(cache["pattern", layer], seq_len) for layer in range(model.cfg.n_layers)])
+    print("igual a detectors.induction_scores (atol 1e-5):",
+          torch.allclose(mine, detectors.induction_scores(model, cache, seq_len), atol=1e-5))
+    plots.plot_head_scores(mine, colorbar_label="escore de indução", title="Sua função: escore de indução por cabeça")
 
 # %% [markdown]
 # ## Exercício 07.induction_mask · Dificuldade ★★★ · ~15 min
@@ -209,16 +265,6 @@ print("detectors:          ", [[round(v, 3) for v in row] for row in detectors.i
 # consulta pode marcar várias chaves (se o token apareceu várias vezes) ou nenhuma.
 #
 # Com essa máscara, `detectors.detect_pattern` mede indução em qualquer sequência.
-#
-# <details><summary>💡 Dica</summary>
-#
-# Comece por `same = tokens[None, :-1] == tokens[:, None]`, de formato `[pos, pos-1]`:
-# `same[q, j]` diz se `tokens[j] == tokens[q]`. A chave correspondente é `k = j + 1`,
-# então `same` vai nas colunas `1:` da máscara. Falta impor `k <= q`: compare
-# `torch.arange(1, pos)[None, :]` com `torch.arange(pos)[:, None]`. Um laço duplo em
-# Python também é aceito, se você preferir começar por ele.
-#
-# </details>
 
 # %% tags=["exercise"] exercise="07.induction_mask" points=3
 def induction_mask(tokens: torch.Tensor) -> torch.Tensor:
@@ -241,18 +287,170 @@ def induction_mask(tokens: torch.Tensor) -> torch.Tensor:
 # %% tags=["check"]
 check("07.induction_mask", induction_mask)
 
-# %% [markdown] tags=["solution_only"]
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# A regra compara o token da consulta com o token ANTES de cada chave. Uma comparação de
+# todos contra todos dá uma matriz de verdadeiros e falsos; falta deslocá-la uma coluna e
+# apagar o futuro.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# Com *broadcasting*, `a[:, None] == b[None, :]` compara todos os pares; `torch.arange` nos dois
+# eixos dá os índices $q$ e $k$ para impor $k \le q$.
+#
+# </details>
+#
+# <details><summary>💡 Dica 3 · quase a solução</summary>
+#
+# `same[q, j]` = `tokens[j] == tokens[q]` para $j$ até `pos-2`; a chave é $k = j + 1$, então
+# `same` vai para as colunas `1:` de uma máscara de zeros. Um laço duplo em Python também é aceito.
+#
+# </details>
+
+# %% [markdown]
 # Com a máscara pronta, dá para medir indução em sequências que não são `[BOS, x, x]`.
 # Abaixo, quatro cópias de um trecho de 15 tokens: na 3ª e na 4ª cópias, cada consulta tem
 # duas ou três chaves certas (uma depois de cada ocorrência anterior).
 
-# %% tags=["solution_only"]
-segment = repeated_tokens(4, 15, model.cfg.d_vocab, seed=5)[:, 1:16]
-four_copies = torch.cat([torch.zeros(4, 1, dtype=torch.long)] + [segment] * 4, dim=1)  # [4, 61]
-masks = torch.stack([induction_mask(row) for row in four_copies])  # [batch, pos, pos]
-scores = detectors.detect_pattern(model, four_copies, masks)
-print("tokens:", tuple(four_copies.shape), "| máscaras:", tuple(masks.shape))
-print("placar de indução com a sua máscara, camada 1:", [round(v, 3) for v in scores[1].tolist()])
+# %%
+with when_solved("o escore de indução em quatro cópias"):
+    segment = repeated_tokens(4, 15, model.cfg.d_vocab, seed=5)[:, 1:16]
+    four_copies = torch.cat([torch.zeros(4, 1, dtype=torch.long)] + [segment] * 4, dim=1)  # [4, 61]
+    masks = torch.stack([induction_mask(row) for row in four_copies])  # [lote, pos, pos]
+    scores = detectors.detect_pattern(model, four_copies, masks)
+    print("tokens:", tuple(four_copies.shape), "| máscaras:", tuple(masks.shape))
+    print("escore de indução com a sua máscara, camada 1:", [f"{v:.2f}" for v in scores[1].tolist()])
+
+# %% [markdown]
+# ## Exercício 07.find_induction_head · Dificuldade ★★☆ · ~10 min · investigação
+#
+# **Objetivo:** descobrir, com a sua `induction_score`, qual cabeça do modelo é a cabeça de indução.
+#
+# Escreva `find_induction_head(model, tokens, seq_len)`: rode o modelo nos tokens
+# `[BOS, x, x]`, meça o escore de indução de **todas** as cabeças de todas as camadas e
+# devolva a de maior escore como uma tupla de dois `int`, `(camada, cabeça)`. Cabeças
+# empatadas com a melhor (menos de 0,02 abaixo dela) também são aceitas. O corretor
+# usa outros lotes e outros comprimentos $n$.
+
+# %% tags=["exercise"] exercise="07.find_induction_head" points=2 kind="investigation"
+def find_induction_head(model, tokens: torch.Tensor, seq_len: int) -> tuple[int, int]:
+    """(camada, cabeça) com o maior escore de indução em tokens [BOS, x_1..x_n, x_1..x_n]."""
+    # BEGIN SOLUCAO
+    _, run_cache = model.run_with_cache(tokens)
+    table = torch.stack([induction_score(run_cache["pattern", layer], seq_len)
+                         for layer in range(model.cfg.n_layers)])  # [n_layers, n_heads]
+    layer, head = divmod(int(table.argmax()), model.cfg.n_heads)
+    return layer, head
+    # END SOLUCAO
+
+
+# %% tags=["check"]
+check("07.find_induction_head", find_induction_head)
+
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# Você já tem a medida; falta aplicá-la a cada camada e escolher a maior de uma tabela
+# `[n_layers, n_heads]`.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `model.run_with_cache(tokens)` dá o cache; `cache["pattern", layer]` tem formato
+# `[lote, cabeça, q, k]`, o que a sua `induction_score` recebe. `torch.stack` monta a
+# tabela e `argmax` num tensor 2D devolve um índice achatado.
+#
+# </details>
+#
+# <details><summary>💡 Dica 3 · quase a solução</summary>
+#
+# `divmod(indice_achatado, model.cfg.n_heads)` converte o índice em `(camada, cabeça)`;
+# devolva `int`s (use `int(...)`), não tensores.
+#
+# </details>
+
+# %%
+with when_solved("a cabeça de indução que você encontrou"):
+    for n in (10, 20, 31):
+        found = find_induction_head(model, repeated_tokens(8, n, model.cfg.d_vocab, seed=7), n)
+        print(f"n = {n:>2}: cabeça de indução {found[0]}.{found[1]}")
+
+# %% [markdown]
+# ## Exercício 07.find_phase_change_step · Dificuldade ★★☆ · ~15 min · investigação
+#
+# **Objetivo:** achar, numa curva de treino guardada, o passo da mudança de fase, medido pela inclinação da perda.
+#
+# A lição marcou a mudança de fase onde a perda na 2ª cópia cai **mais depressa**, não onde
+# o escore de indução passa de um limiar. Escreva `find_phase_change_step(steps, loss)`:
+# `steps` são os passos de treino das avaliações (em ordem crescente) e `loss` a perda
+# medida em cada um. Suavize a curva (uma média móvel de poucos pontos: a perda avaliada
+# tem ruído), calcule a inclinação $\Delta\text{perda}/\Delta\text{passo}$ entre pontos
+# vizinhos e devolva o **passo** (um `int`) da queda mais forte. Qualquer passo dentro da
+# janela da queda é aceito. Não vale chamar `induction.phase_change_step`.
+
+# %% tags=["exercise"] exercise="07.find_phase_change_step" points=2 kind="investigation"
+def find_phase_change_step(steps: list[int], loss: list[float]) -> int:
+    """Passo de treino em que a perda (suavizada) cai mais depressa."""
+    # BEGIN SOLUCAO
+    s = torch.tensor(steps, dtype=torch.float64)
+    y = torch.tensor(loss, dtype=torch.float64)
+    window = 5
+    smooth = y.unfold(0, window, 1).mean(-1)  # média móvel
+    centres = s.unfold(0, window, 1).mean(-1)
+    slope = smooth.diff() / centres.diff()
+    i = int(slope.argmin())
+    return int(round(float((centres[i] + centres[i + 1]) / 2)))
+    # END SOLUCAO
+
+
+# %% tags=["check"]
+check("07.find_phase_change_step", find_phase_change_step)
+
+# %% [markdown]
+# <details><summary>💡 Dica 1 · um empurrão</summary>
+#
+# "Cai mais depressa" é uma derivada: a mais negativa. Sem suavizar, um único ponto ruidoso
+# pode ganhar. E a resposta é um passo de treino, não a posição na lista.
+#
+# </details>
+#
+# <details><summary>💡 Dica 2 · onde olhar</summary>
+#
+# `torch.tensor(..., dtype=torch.float64)`, `Tensor.unfold(0, janela, 1).mean(-1)` (média
+# móvel) e `Tensor.diff()` (diferenças entre vizinhos). Faça a média móvel também nos passos,
+# para saber a que passo cada ponto suavizado corresponde.
+#
+# </details>
+#
+# <details><summary>💡 Dica 3 · quase a solução</summary>
+#
+# `inclinação = perda_suave.diff() / passos_suaves.diff()`; o `argmin` dela dá o intervalo
+# da queda mais forte; devolva o passo no meio desse intervalo, convertido com `int(round(...))`.
+#
+# </details>
+
+# %% [markdown]
+# ✍️ **Preveja:** nas três sementes guardadas, a mudança de fase cai no mesmo trecho do
+# treino ou espalhada por centenas de passos? E com uma só camada, onde sua função vai
+# marcar (e isso quer dizer alguma coisa)?
+
+# %%
+with when_solved("a mudança de fase das curvas guardadas"):
+    curves = json.loads((CHECKPOINT_DIR / recipes.CURVES_PATH).read_text(encoding="utf-8"))
+    for run in curves["runs"]:
+        step = find_phase_change_step(run["step"], run["second_copy_loss"])
+        print(f"{run['n_layers']} camada(s), semente {run['seed']}: maior queda no passo {step} | "
+              f"escore de indução no fim {run['induction_score'][-1]:.2f}")
+
+# %% [markdown]
+# Nas curvas de uma camada a função também devolve um passo (toda curva tem uma queda mais
+# forte), mas ali não há degrau nenhum: a perda desce devagar e com ruído, e o escore de
+# indução fica baixo. Um marcador só vira "mudança de fase" quando a queda é uma janela curta
+# e grande, e outra medida (o escore) muda junto.
 
 # %%
 print("fim dos exercícios do notebook 07")

@@ -243,11 +243,6 @@ def _half_shifted(logprobs, seq_len):
     return torch.stack([-logprobs[:, 1:seq_len + 1].mean(), -logprobs[:, seq_len + 1:].mean()])
 
 
-def _half_split_middle(logprobs, seq_len):
-    n = logprobs.shape[1] // 2
-    return torch.stack([-logprobs[:, :n].mean(), -logprobs[:, n:].mean()])
-
-
 def _half_probs(logprobs, seq_len):
     return torch.stack([1 - logprobs[:, :seq_len].exp().mean(), 1 - logprobs[:, seq_len + 1:].exp().mean()])
 
@@ -280,7 +275,6 @@ register(
             ("esqueceu o sinal de menos: perda = -log p", _half_no_minus),
             ("incluiu x_1 da 2ª cópia (índice seq_len), que nem a indução consegue prever", _half_include_x1),
             ("metades deslocadas: a 1ª cópia são os índices 0..seq_len-1 (prevendo x_1..x_n)", _half_shifted),
-            ("cortou no meio do tensor em vez de usar seq_len e pular x_1 da 2ª cópia", _half_split_middle),
             ("usou probabilidades em vez de -log p", _half_probs),
         ],
     )
@@ -354,6 +348,218 @@ register(
             ("marcou chaves no futuro (k > q): a máscara causal proíbe", _mask_future),
             ("usou k < q: a chave k = q também vale quando tokens[q-1] == tokens[q]", _mask_strict),
             ("devolveu um tensor bool; converta com .float()", _mask_bool),
+        ],
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 07.find_induction_head (investigação)
+# ---------------------------------------------------------------------------
+HEAD_MARGIN = 0.02  # cabeças a menos disso do melhor escore empatam (ruído de um lote)
+
+
+def _all_induction_scores(model, tokens, seq_len):
+    _, cache = model.run_with_cache(tokens)
+    return torch.stack([induction_score(cache["pattern", layer], seq_len) for layer in range(model.cfg.n_layers)])
+
+
+def _reference_find_induction_head(model, tokens, seq_len):
+    """Gabarito: devolve a descoberta e o que conta como correto (cabeças empatadas com a melhor)."""
+    scores = _all_induction_scores(model, tokens, seq_len)
+    best = int(scores.argmax())
+    layer, head = divmod(best, model.cfg.n_heads)
+    ok = (scores >= scores.max() - HEAD_MARGIN).nonzero().tolist()
+    return {"finding": (layer, head), "acceptable": ok, "scores": scores}
+
+
+def _as_head(value):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(type(v) is int for v in value):
+        return tuple(value)
+    return None
+
+
+def _compare_head(expected, got):
+    head = _as_head(got)
+    if head is None:
+        return (f"esperava uma tupla (camada, cabeça) de dois int, como (1, 2); veio "
+                f"{got!r}" if not isinstance(got, dict) else "esperava uma tupla (camada, cabeça)")
+    if not isinstance(expected, dict):  # comparação com um erro conhecido: descoberta exata
+        exp = _as_head(expected)
+        return None if exp == head else f"cabeça {head} ≠ {exp}"
+    scores = expected["scores"]
+    layer, h = head
+    if not (0 <= layer < scores.shape[0] and 0 <= h < scores.shape[1]):
+        return f"a cabeça {layer}.{h} não existe: o modelo tem {scores.shape[0]} camadas de {scores.shape[1]} cabeças"
+    if [layer, h] in expected["acceptable"]:
+        return None
+    return (f"a cabeça {layer}.{h} tem escore de indução {float(scores[layer, h]):.2f} neste lote, abaixo da "
+            f"melhor ({float(scores.max()):.2f}). Meça o escore de TODAS as cabeças de TODAS as camadas (o padrão "
+            "de cada camada, com a sua induction_score) e devolva a de maior escore.")
+
+
+def _find_prev_token(model, tokens, seq_len):
+    _, cache = model.run_with_cache(tokens)
+    prev = torch.stack([torch.diagonal(cache["pattern", l], offset=-1, dim1=-2, dim2=-1).mean((0, -1))
+                        for l in range(model.cfg.n_layers)])
+    return divmod(int(prev.argmax()), model.cfg.n_heads)
+
+
+def _find_duplicate(model, tokens, seq_len):
+    _, cache = model.run_with_cache(tokens)
+    dup = torch.stack([torch.diagonal(cache["pattern", l], offset=-seq_len, dim1=-2, dim2=-1)[..., 1:].mean((0, -1))
+                       for l in range(model.cfg.n_layers)])
+    return divmod(int(dup.argmax()), model.cfg.n_heads)
+
+
+def _find_layer0_only(model, tokens, seq_len):
+    scores = _all_induction_scores(model, tokens, seq_len)
+    return (0, int(scores[0].argmax()))
+
+
+def _find_cases(gen: torch.Generator) -> list[Case]:
+    from course_lib.checks import ModelRef
+    from course_lib.data import repeated_tokens
+
+    seed = int(torch.randint(0, 10_000, (1,), generator=gen))
+    return [
+        Case((ModelRef("induction"), repeated_tokens(8, 20, 64, seed=seed), 20),
+             description="checkpoint induction, 8 sequências [BOS, x, x] com n = 20"),
+        Case((ModelRef("induction"), repeated_tokens(8, 10, 64, seed=seed + 1), 10),
+             description="checkpoint induction, n = 10"),
+        Case((ModelRef("induction"), repeated_tokens(4, 31, 64, seed=seed + 2), 31),
+             description="checkpoint induction, n = 31 (o contexto inteiro)"),
+    ]
+
+
+register(
+    Exercise(
+        id="07.find_induction_head",
+        func_name="find_induction_head",
+        reference=_reference_find_induction_head,
+        make_cases=_find_cases,
+        points=2,
+        compare=_compare_head,
+        known_mistakes=[
+            ("devolveu a cabeça de token ANTERIOR (diagonal -1): ela alimenta a indução, mas não é a de indução",
+             _find_prev_token),
+            ("usou a diagonal -seq_len (o MESMO token da 1ª cópia, cabeça de token duplicado); a indução é -(seq_len-1)",
+             _find_duplicate),
+            ("procurou só na camada 0: meça todas as camadas", _find_layer0_only),
+        ],
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# 07.find_phase_change_step (investigação)
+# ---------------------------------------------------------------------------
+def _smooth_slope(steps, loss, window):
+    kernel = torch.ones(1, 1, window, dtype=torch.float64) / window
+    smooth = torch.nn.functional.conv1d(loss[None, None], kernel)[0, 0]
+    centre = steps[window // 2: window // 2 + len(smooth)]
+    return (centre[1:] + centre[:-1]) / 2, (smooth[1:] - smooth[:-1]) / (centre[1:] - centre[:-1])
+
+
+def _reference_find_phase_change_step(steps, loss):
+    """Gabarito: o passo de maior queda da perda suavizada (média móvel de 5) e a janela aceita.
+
+    Aceita qualquer passo onde a queda (com suavização de 3 a 7 pontos) é pelo menos 60%
+    da maior, com a folga de uma avaliação: a mudança de fase é uma janela, não um ponto.
+    """
+    steps = torch.as_tensor(steps, dtype=torch.float64)
+    loss = torch.as_tensor(loss, dtype=torch.float64)
+    mid, slope = _smooth_slope(steps, loss, 5)
+    finding = int(round(float(mid[slope.argmin()])))
+    lo, hi = finding, finding
+    for window in (3, 5, 7):
+        mid, slope = _smooth_slope(steps, loss, window)
+        steep = mid[slope <= 0.6 * slope.min()]
+        lo, hi = min(lo, float(steep.min())), max(hi, float(steep.max()))
+    spacing = float((steps[1:] - steps[:-1]).max())
+    return {"finding": finding, "window": [lo - spacing, hi + spacing]}
+
+
+def _compare_step(expected, got):
+    if type(got) is not int:
+        return f"esperava um int (o passo de treino); veio {type(got).__name__} {got!r}"
+    if not isinstance(expected, dict):
+        return None if expected == got else f"passo {got} ≠ {expected}"
+    lo, hi = expected["window"]
+    if lo <= got <= hi:
+        return None
+    return (f"no passo {got} a perda não está caindo depressa. A mudança de fase é onde a curva cai MAIS "
+            "depressa: suavize a perda (média móvel de alguns pontos), calcule a inclinação entre avaliações "
+            "vizinhas (Δperda/Δpasso) e devolva o PASSO (não o índice) da mais negativa.")
+
+
+def _step_index(steps, loss):
+    loss = torch.as_tensor(loss, dtype=torch.float64)
+    return int((loss[1:] - loss[:-1]).argmin())
+
+
+def _step_min_loss(steps, loss):
+    return int(steps[int(torch.as_tensor(loss).argmin())])
+
+
+def _step_max_rise(steps, loss):
+    steps_t = torch.as_tensor(steps, dtype=torch.float64)
+    mid, slope = _smooth_slope(steps_t, torch.as_tensor(loss, dtype=torch.float64), 5)
+    return int(round(float(mid[slope.argmax()])))
+
+
+def _step_first_drop(steps, loss):
+    loss = torch.as_tensor(loss, dtype=torch.float64)
+    below = (loss < 0.97 * loss[0]).nonzero()
+    return int(steps[int(below[0])]) if len(below) else int(steps[-1])
+
+
+def _load_curves():
+    import json
+
+    from course_lib.pretrained import CHECKPOINT_DIR
+    from course_lib.recipes import CURVES_PATH
+
+    return json.loads((CHECKPOINT_DIR / CURVES_PATH).read_text(encoding="utf-8"))
+
+
+def _synthetic_curve(gen, centre, width, n=120, every=5):
+    steps = torch.arange(1, n + 1) * every
+    drift = 4.1 - 0.001 * steps  # desce devagar antes do salto (não há platô perfeito)
+    jump = 3.0 / (1 + torch.exp((steps - centre) / width))
+    loss = drift - 3.0 + jump + 0.03 * torch.randn(n, generator=gen)
+    return steps.tolist(), [round(float(v), 4) for v in loss]
+
+
+def _phase_cases(gen: torch.Generator) -> list[Case]:
+    runs = [r for r in _load_curves()["runs"] if r["n_layers"] == 2]
+    run = runs[int(torch.randint(0, len(runs), (1,), generator=gen))]
+    cut = [i for i, s in enumerate(run["step"]) if s <= 500]
+    centre = float(torch.randint(150, 400, (1,), generator=gen))
+    return [
+        Case(([run["step"][i] for i in cut], [run["second_copy_loss"][i] for i in cut]),
+             description=f"perda na 2ª cópia do treino guardado (2 camadas, semente {run['seed']}, até o passo 500)"),
+        Case(_synthetic_curve(gen, centre, 8.0),
+             description="curva sintética: descida lenta, depois um degrau de 3 nats, com ruído"),
+        Case(([s for s in run["step"][::2]], [v for v in run["second_copy_loss"][::2]]),
+             description="a curva guardada inteira (1500 passos), avaliada a cada 10 passos"),
+    ]
+
+
+register(
+    Exercise(
+        id="07.find_phase_change_step",
+        func_name="find_phase_change_step",
+        reference=_reference_find_phase_change_step,
+        make_cases=_phase_cases,
+        points=2,
+        compare=_compare_step,
+        forbidden={"course_lib.induction.phase_change_step": "é a resposta pronta; meça a inclinação você mesmo"},
+        known_mistakes=[
+            ("devolveu o ÍNDICE da avaliação, não o passo de treino (use steps[i])", _step_index),
+            ("devolveu o passo de MENOR perda (o fim do treino), não o da queda mais rápida", _step_min_loss),
+            ("pegou a maior SUBIDA (argmax da inclinação); a mudança de fase é a maior queda (argmin)", _step_max_rise),
+            ("usou um limiar (a primeira vez que a perda cai 3%): a marca tem de vir da inclinação", _step_first_drop),
         ],
     )
 )

@@ -1,0 +1,233 @@
+"""Passagens com repetições (PtPassages), perda em trechos repetidos e o checkpoint `lm_icl`."""
+import math
+import random
+
+import pytest
+import torch
+
+from course_lib import Config, HookedTransformer, PtGrammar
+from course_lib.data import P_ADJ_SUBJ, PtPassages
+from course_lib.induction import repeated_span_loss
+
+
+@pytest.fixture(scope="module")
+def passages():
+    return PtPassages()
+
+
+# ----------------------------------------------------------------------------- dados
+def test_passages_are_deterministic_and_sources_point_to_earlier_copies(passages):
+    tokens, sources = passages.make_dataset(64, 64, seed=3, return_sources=True)
+    again, again_src = passages.make_dataset(64, 64, seed=3, return_sources=True)
+    assert torch.equal(tokens, again) and torch.equal(sources, again_src)
+    assert not torch.equal(tokens, passages.make_dataset(64, 64, seed=4))
+    assert tokens.shape == sources.shape == (64, 64) and tokens.dtype == sources.dtype == torch.long
+    assert (tokens[:, 0] == 0).all() and (tokens[:, 1:] != 0).all()
+    pos = torch.arange(64)
+    copied = sources >= 0
+    assert ((sources < pos) | ~copied).all() and (sources >= -1).all()
+    assert torch.equal(tokens.gather(1, sources.clamp(min=0))[copied], tokens[copied])
+    frac = copied.float().mean().item()
+    assert 0.15 < frac < 0.6, frac  # uma fração razoável do texto é repetição
+    # ids da mesma sequência que sample_passage devolve, posição a posição
+    ids, src = passages.sample_passage(random.Random(3), 64)
+    assert ids == tokens[0].tolist() and src == sources[0].tolist()
+
+
+def test_passages_without_repeats_have_the_grammar_probabilities():
+    grammar = PtGrammar()
+    plain = PtPassages(grammar, p_sentence=0.0, p_subject=0.0)
+    tokens = plain.make_dataset(16, 48, seed=1)
+    assert torch.equal(plain.optimal_loss_per_token(tokens), grammar.optimal_loss_per_token(tokens))
+    # e com repetições as passagens são mais previsíveis
+    rep = PtPassages(grammar)
+    assert rep.optimal_loss(rep.make_dataset(64, 48, seed=1)) < grammar.optimal_loss(tokens) - 0.2
+
+
+def test_next_token_probs_by_hand(passages):
+    """Depois de "o gato dorme." o próximo "o gato" vem da cópia OU da gramática, com pesos conhecidos."""
+    grammar, tok = passages.grammar, passages.tokenizer()
+    ids = tok.encode("o gato dorme. o gato")
+    probs = passages.next_token_probs(ids)
+    assert probs.shape == (len(ids), passages.d_vocab)
+    assert torch.allclose(probs.sum(-1), torch.ones(len(ids), dtype=torch.float64))
+    ps, pe = passages.p_sentence, passages.p_subject
+    fresh = 1 - ps - pe
+    g = grammar.next_token_probs(tok.encode("o gato"))  # a gramática sozinha, do início de frase
+    o, gato, dorme = (tok.to_single_token(w) for w in ("o", "gato", "dorme"))
+    # 1ª frase: só a gramática
+    assert torch.allclose(probs[:4], grammar.next_token_probs(ids[:4]))
+    # depois do ".": p(o) = cópia da frase + cópia do sujeito + gramática
+    assert probs[4, o].item() == pytest.approx(ps + pe + fresh * g[0, o].item(), abs=1e-12)
+    # depois de "o": p(gato) = (ps + pe + f·g(o)·g(gato|o)) / (ps + pe + f·g(o))
+    num = ps + pe + fresh * g[0, o].item() * g[1, gato].item()
+    assert probs[5, gato].item() == pytest.approx(num / (ps + pe + fresh * g[0, o].item()), abs=1e-12)
+    # depois de "o gato": a cópia da frase diz "dorme" com certeza; a do sujeito pula o adjetivo
+    w_sent = ps / num
+    w_subj = pe / num
+    w_fresh = 1 - w_sent - w_subj
+    want = w_sent + w_subj * g[2, dorme].item() / (1 - P_ADJ_SUBJ) + w_fresh * g[2, dorme].item()
+    assert probs[6, dorme].item() == pytest.approx(want, abs=1e-12)
+
+
+def test_sampled_passages_are_possible_and_optimal_loss_is_consistent(passages):
+    tokens = passages.make_dataset(8, 64, seed=5)
+    per_tok = passages.optimal_loss_per_token(tokens)
+    assert per_tok.shape == (8, 63) and torch.isfinite(per_tok).all()
+    probs = passages.next_token_probs(tokens[0])
+    torch.testing.assert_close(per_tok[0], -probs[:-1].gather(1, tokens[0, 1:, None])[:, 0].log())
+    assert passages.optimal_loss(tokens) == pytest.approx(per_tok.mean().item())
+
+
+def test_passage_errors_are_in_portuguese(passages):
+    tok = passages.tokenizer()
+    with pytest.raises(ValueError, match="probabilidade 0"):
+        passages.next_token_probs(tok.encode("o meninos"))
+    with pytest.raises(ValueError, match="BOS"):
+        passages.optimal_loss(torch.tensor([[3, 4, 5]]))
+    with pytest.raises(ValueError, match="'p_sentence' \\+ 'p_subject' deve ser <= 1"):
+        PtPassages(p_sentence=0.7, p_subject=0.5)
+    with pytest.raises(ValueError, match="'p_subject' deve ser um número em \\[0, 1\\]"):
+        PtPassages(p_subject=-0.1)
+    with pytest.raises(TypeError, match="'rng' deve ser random.Random"):
+        passages.sample_passage(0, 10)
+    with pytest.raises(TypeError, match="'return_sources' deve ser True ou False"):
+        passages.make_dataset(2, 8, return_sources=1)
+
+
+# ----------------------------------------------------------------------------- perda nas repetições
+def copy_hook(tokens, sources):
+    """Logits: uniformes (0) em toda parte, exceto +100 no token certo onde o próximo token é cópia
+    de dentro de um trecho (o mesmo critério de repeated_span_loss)."""
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+
+    def hook(logits, hook):
+        out = torch.zeros_like(logits)
+        b, q = inside.nonzero(as_tuple=True)
+        out[b, q - 1, tokens[b, q]] = 100.0
+        return out
+    return hook
+
+
+def test_repeated_span_loss_with_a_hand_set_model():
+    d_vocab = 12
+    model = HookedTransformer(Config(n_layers=1, d_model=8, n_heads=2, d_vocab=d_vocab, n_ctx=16))
+    # [BOS, 3 4 5 6, 7, 3 4 5 6, 8]: o trecho 3 4 5 6 se repete; conta 4 5 6 (o 3 da cópia fica de fora)
+    tokens = torch.tensor([[0, 3, 4, 5, 6, 7, 3, 4, 5, 6, 8]])
+    sources = torch.tensor([[-1, -1, -1, -1, -1, -1, 1, 2, 3, 4, -1]])
+    with model.hooks([("unembed.hook_out", copy_hook(tokens, sources))]):
+        first, second = repeated_span_loss(model, tokens, sources)
+    assert first == pytest.approx(math.log(d_vocab), abs=1e-5) and second < 1e-5
+    with pytest.raises(ValueError, match="`sources` deve ser um tensor de inteiros com o formato"):
+        repeated_span_loss(model, tokens, sources[:, :-1])
+    with pytest.raises(ValueError, match="o token da posição de origem difere"):
+        repeated_span_loss(model, tokens, torch.tensor([[-1, -1, -1, -1, -1, -1, 2, 3, 4, 5, -1]]))
+    with pytest.raises(ValueError, match="posições anteriores"):
+        repeated_span_loss(model, tokens, torch.tensor([[-1, -1, -1, -1, -1, -1, 6, 7, 8, 9, -1]]))
+    with pytest.raises(ValueError, match="nenhum trecho repetido"):
+        repeated_span_loss(model, tokens, torch.full_like(tokens, -1))
+
+
+def test_sampler_and_exact_probabilities_agree_on_a_repeated_paragraph():
+    """Frequência, nas amostras, de "a 3ª frase repete a 2ª, dado que a 2ª repetiu a 1ª" contra a
+    probabilidade exata do forward (média sobre as mesmas amostras): sorteio e forward concordam."""
+    passages = PtPassages(p_sentence=0.3, p_subject=0.2, p_continue=0.7)
+    rng, hits, exact = random.Random(0), [], []
+    dot = passages.tokenizer().to_single_token(".")
+    for _ in range(3000):
+        ids, _ = passages.sample_passage(rng, 40)
+        ends = [i for i, t in enumerate(ids) if t == dot]
+        if len(ends) < 3:
+            continue
+        s1, s2, s3 = ids[1:ends[0] + 1], ids[ends[0] + 1:ends[1] + 1], ids[ends[1] + 1:ends[2] + 1]
+        if s2 != s1:
+            continue
+        hits.append(float(s3 == s2))
+        probs = passages.next_token_probs([0] + s1 + s1 + s1)
+        start = 1 + 2 * len(s1)
+        p = torch.tensor([probs[start - 1 + k, t] for k, t in enumerate(s1)]).prod().item()
+        exact.append(p)
+    n = len(hits)
+    assert n > 500
+    freq, want = sum(hits) / n, sum(exact) / n
+    assert want > passages.p_continue  # a continuação pesa
+    assert abs(freq - want) < 4 * math.sqrt(want * (1 - want) / n), (freq, want, n)
+
+
+# ----------------------------------------------------------------------------- o checkpoint lm_icl
+# Re-medido aqui por conta própria (perda por token com F.cross_entropy e atenção lida do cache),
+# sem as funções da receita.
+import torch.nn.functional as F  # noqa: E402
+
+from course_lib import load_pretrained  # noqa: E402
+from course_lib.data import repeated_tokens  # noqa: E402
+from course_lib.pretrained import load_metadata  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def icl_model():
+    return load_pretrained("lm_icl")
+
+
+def _loss_per_token(model, tokens):
+    with torch.no_grad():
+        logits = model(tokens)
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none").view(
+        tokens.shape[0], -1)
+
+
+def _held_out(n_ctx, n=2048, **probs):
+    meta = load_metadata("lm_icl")
+    data = eval(meta["data"].split(".make_dataset")[0], {"PtPassages": PtPassages})  # as mesmas probabilidades
+    passages = PtPassages(**probs) if probs else data
+    return passages.make_dataset(n, n_ctx, seed=12345, return_sources=True)
+
+
+def test_lm_icl_learns_in_context_and_the_controls_do_not(icl_model):
+    meta = load_metadata("lm_icl")["metrics"]
+    early, late = meta["icl_positions"]["early"], meta["icl_positions"]["late"]
+    tokens, _ = _held_out(64)
+    plain, _ = _held_out(64, p_sentence=0.0, p_subject=0.0)
+    loss, loss_plain = _loss_per_token(icl_model, tokens).mean(0), _loss_per_token(icl_model, plain).mean(0)
+    icl, control = float(loss[late - 1] - loss[early - 1]), float(loss_plain[late - 1] - loss_plain[early - 1])
+    assert icl < -0.4 and icl < control - 0.5, (icl, control)
+    # o `lm` (nunca viu repetições), nas mesmas passagens cortadas no contexto dele (32)
+    lm = load_pretrained("lm")
+    short = tokens[:, :lm.cfg.n_ctx]
+    l_lm, l_icl = _loss_per_token(lm, short).mean(0), _loss_per_token(icl_model, short).mean(0)
+    last = lm.cfg.n_ctx - 1
+    assert float(l_icl[last - 1] - l_icl[early - 1]) < float(l_lm[last - 1] - l_lm[early - 1]) - 0.5
+    # o .json diz o que medimos (as mesmas passagens; tolerância para outra família de CPU)
+    assert icl == pytest.approx(meta["icl_score"], abs=0.01)
+    assert control == pytest.approx(meta["icl_score_control_sem_repeticao"], abs=0.01)
+
+
+def test_lm_icl_second_occurrences_are_cheap_and_lm_gains_nothing(icl_model):
+    tokens, sources = _held_out(32)
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+    b, q = inside.nonzero(as_tuple=True)
+    for name, gain in (("lm_icl", 1.0), ("lm", None)):
+        model = icl_model if name == "lm_icl" else load_pretrained("lm")
+        loss = _loss_per_token(model, tokens)
+        first, second = float(loss[b, sources[b, q] - 1].mean()), float(loss[b, q - 1].mean())
+        if gain:
+            assert second < first - gain, (name, first, second)
+        else:  # controle: sem ter visto repetições, a 2ª ocorrência custa o mesmo que a 1ª
+            assert abs(second - first) < 0.1, (name, first, second)
+
+
+def test_lm_icl_induction_scores_on_random_tokens_are_what_the_json_says(icl_model):
+    """Nenhuma cabeça é de indução em tokens aleatórios repetidos (o .json diz isso, e é verdade)."""
+    meta = load_metadata("lm_icl")["metrics"]
+    n = 20
+    tokens = repeated_tokens(64, n, icl_model.cfg.d_vocab, seed=12345)
+    _, cache = icl_model.run_with_cache(tokens)
+    q = torch.arange(n + 1, 2 * n + 1)
+    for l in range(icl_model.cfg.n_layers):
+        pattern = cache["pattern", l]  # [batch, head, q, k]
+        score = pattern[:, :, q, q - n + 1].mean((0, 2))
+        for h in range(icl_model.cfg.n_heads):
+            assert float(score[h]) == pytest.approx(meta["induction_scores"][f"{l}.{h}"], abs=1e-3)
+    assert meta["induction_heads_above_0.3"] == [] and meta["induction_score"] < 0.1
