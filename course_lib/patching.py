@@ -80,6 +80,25 @@ def _patched_metric(model, corrupted, name, index, value, answer, wrong, clean_d
     return normalized_metric(logits, answer, wrong, clean_diff, corrupted_diff).item()
 
 
+def _sweep_layer(model, corrupted, name, cells, clean_act, answer, wrong, clean_diff, corrupted_diff) -> torch.Tensor:
+    """Uma varredura inteira num só forward: o lote corrompido repetido, uma célula restaurada por cópia.
+
+    Dá o mesmo que um forward por célula (`_patched_metric`), só que mais rápido.
+    """
+    batch, n = corrupted.shape[0], len(cells)
+
+    def hook(act, hook):
+        act = act.clone().view(n, batch, *act.shape[1:])
+        for i, index in enumerate(cells):
+            act[i][index] = clean_act[index]
+        return act.view(n * batch, *act.shape[2:])
+
+    with torch.no_grad():
+        logits = model.run_with_hooks(corrupted.repeat(n, 1), fwd_hooks=[(name, hook)])
+    diffs = logit_diff(logits, answer.repeat(n), wrong.repeat(n)).view(n, batch).mean(1)
+    return (diffs - corrupted_diff) / (clean_diff - corrupted_diff)
+
+
 def patch_resid_pre(model, clean_tokens, corrupted_tokens, answer, wrong) -> torch.Tensor:
     """Métrica normalizada ao restaurar `hook_resid_pre` limpo em cada (camada, posição): [n_layers, pos]."""
     fn = "patch_resid_pre"
@@ -87,13 +106,9 @@ def patch_resid_pre(model, clean_tokens, corrupted_tokens, answer, wrong) -> tor
     answer, wrong = _check_answers(answer, wrong, clean.shape[0], fn)
     names = [get_act_name("resid_pre", l) for l in range(model.cfg.n_layers)]
     cache, clean_diff, corrupted_diff = _baselines(model, clean, corrupted, answer, wrong, names)
-    out = torch.zeros(model.cfg.n_layers, clean.shape[1])
-    for layer, name in enumerate(names):
-        for pos in range(clean.shape[1]):
-            index = (slice(None), pos)
-            out[layer, pos] = _patched_metric(model, corrupted, name, index, cache[name][index],
-                                              answer, wrong, clean_diff, corrupted_diff)
-    return out
+    cells = [(slice(None), pos) for pos in range(clean.shape[1])]
+    return torch.stack([_sweep_layer(model, corrupted, name, cells, cache[name], answer, wrong, clean_diff, corrupted_diff)
+                        for name in names])
 
 
 def patch_head_z(model, clean_tokens, corrupted_tokens, answer, wrong, per_position: bool = False) -> torch.Tensor:
@@ -106,13 +121,9 @@ def patch_head_z(model, clean_tokens, corrupted_tokens, answer, wrong, per_posit
     names = [get_act_name("z", l) for l in range(cfg.n_layers)]
     cache, clean_diff, corrupted_diff = _baselines(model, clean, corrupted, answer, wrong, names)
     positions = list(range(clean.shape[1])) if per_position else [slice(None)]
-    out = torch.zeros(cfg.n_layers, cfg.n_heads, len(positions))
-    for layer, name in enumerate(names):
-        for head in range(cfg.n_heads):
-            for i, pos in enumerate(positions):
-                index = (slice(None), pos, head)
-                out[layer, head, i] = _patched_metric(model, corrupted, name, index, cache[name][index],
-                                                      answer, wrong, clean_diff, corrupted_diff)
+    cells = [(slice(None), pos, head) for head in range(cfg.n_heads) for pos in positions]
+    out = torch.stack([_sweep_layer(model, corrupted, name, cells, cache[name], answer, wrong, clean_diff, corrupted_diff)
+                       for name in names]).view(cfg.n_layers, cfg.n_heads, len(positions))
     return out if per_position else out[..., 0]
 
 

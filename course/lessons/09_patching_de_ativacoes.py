@@ -46,6 +46,11 @@ def row(values) -> str:
     return "  ".join(f"{r2(v):5.2f}" for v in values)
 
 
+def show(grid, prefix: str = "") -> None:
+    """Uma linha por camada de uma varredura [n_layers, pos]."""
+    print("\n".join(f"{prefix}L{i}: {row(values)}" for i, values in enumerate(grid)))
+
+
 # %% [markdown]
 # ## 1. Limpo, corrompido e uma métrica de 0 a 1
 #
@@ -119,8 +124,7 @@ def pos_labels(tokens, other=None):
 
 
 resid_ind = patching.patch_resid_pre(ind_model, clean, corrupted, answer, wrong)
-for layer in range(ind_model.cfg.n_layers):
-    print(f"L{layer}: {row(resid_ind[layer])}")
+show(resid_ind)
 plots.plot_patching(resid_ind, ["L0", "L1"], pos_labels(clean, corrupted),
                     title="Indução: patching do resíduo (1º exemplo nos rótulos, limpo/corrompido)")
 
@@ -142,8 +146,7 @@ answer_pair = induction_pair([J + 1])
 resid_answer = patching.patch_resid_pre(ind_model, *answer_pair)
 heads_answer = patching.patch_head_z(ind_model, *answer_pair)
 print("corrompendo x_5 (posição 5):")
-for layer in range(2):
-    print(f"  resíduo L{layer}: {row(resid_answer[layer])}")
+show(resid_answer, "  resíduo ")
 print(f"  L0H0 (todas as posições): {r2(heads_answer[0, 0]):.2f}")
 print(f"  caminho L0H0 → chaves de L1H2: {r2(patching.path_patch(ind_model, *answer_pair, (0, 0), (1, 2), 'k')):.2f}")
 
@@ -279,8 +282,7 @@ with torch.no_grad():
     lds = [patching.logit_diff(lm(t), *agree[2:]).item() for t in agree[:2]]
 print(f"LD = logit(dorme) - logit(dormem): limpo {lds[0]:.1f} | corrompido {lds[1]:.1f}")
 resid_lm = patching.patch_resid_pre(lm, *agree)
-for layer in range(lm.cfg.n_layers):
-    print(f"L{layer}: {row(resid_lm[layer])}")
+show(resid_lm)
 widgets.patching_explorer(lm, PAIRS)
 
 # %% [markdown]
@@ -344,8 +346,7 @@ second = lm_pair("a menina / as meninas (que os gatos amam)")
 resid_2 = patching.patch_resid_pre(lm, *second)
 heads_2 = patching.patch_head_z(lm, *second)
 print("\n2º modelo: 'a menina que os gatos amam' × 'as meninas ...', logit(canta) - logit(cantam)")
-for layer in range(3):
-    print(f"L{layer}: {row(resid_2[layer])}")
+show(resid_2)
 print(f"L0H2 (todas as posições): {r2(heads_2[0, 2]):.2f} | L1H1: {r2(heads_2[1, 1]):.2f} | L1H2: {r2(heads_2[1, 2]):.2f}")
 
 # %% [markdown]
@@ -376,22 +377,23 @@ def timed(fn, repeat=3):
     return out, best
 
 
-exact, t_exact = timed(lambda: patching.patch_resid_pre(ind_model, clean, corrupted, answer, wrong))
-approx, t_approx = timed(lambda: patching.attribution_patch_resid(ind_model, clean, corrupted, answer, wrong))
+exact = patching.patch_resid_pre(ind_model, clean, corrupted, answer, wrong)
+approx = patching.attribution_patch_resid(ind_model, clean, corrupted, answer, wrong)
 for layer in range(2):
     print(f"L{layer} patching:   {row(exact[layer])}")
     print(f"L{layer} atribuição: {row(approx[layer])}")
-heads_exact = patching.patch_head_z(ind_model, clean, corrupted, answer, wrong, per_position=True)
-heads_approx = patching.attribution_patch_heads(ind_model, clean, corrupted, answer, wrong)
+heads_exact, t_exact = timed(lambda: patching.patch_head_z(ind_model, clean, corrupted, answer, wrong, per_position=True))
+heads_approx, t_approx = timed(lambda: patching.attribution_patch_heads(ind_model, clean, corrupted, answer, wrong))
 print(f"L0H0 na posição 5: patching {r2(heads_exact[0, 0, 5]):.2f} | atribuição {r2(heads_approx[0, 0, 5]):.2f}")
 last = clean.shape[1] - 1
 for h in (1, 2, 3):
     err = (heads_exact[1, h, last] - heads_approx[1, h, last]).abs().item()
     print(f"L1H{h} na consulta: patching {r2(heads_exact[1, h, last]):.2f} | atribuição "
           f"{r2(heads_approx[1, h, last]):.2f} | |diferença| < 1e-3: {'✅' if err < 1e-3 else '❌'}")
-n_cells = exact.numel()
+n_cells = heads_exact.numel()
 speedup = t_exact / t_approx
-print(f"\n{n_cells} células: o patching roda {n_cells} forwards; a atribuição, 1 forward + 1 backward")
+print(f"\ncabeça × posição: {n_cells} células; o patching roda o lote corrompido uma vez por célula "
+      f"({n_cells} × {BATCH} sequências), a atribuição roda 1 forward + 1 backward")
 assert speedup > 3, speedup
 print("atribuição pelo menos 3× mais rápida nesta varredura (melhor de 3 medidas): ✅")
 
@@ -406,7 +408,7 @@ print("atribuição pelo menos 3× mais rápida nesta varredura (melhor de 3 med
 #   posição de origem**, uma mudança grande e não linear que o gradiente no ponto corrompido
 #   (onde ela ainda olha para outro lugar) não vê.
 # - **Quanto economiza:** a varredura por atribuição é uma conta só; a real, uma por célula. A
-#   razão cresce com o tamanho da varredura (a de cabeça × posição tem 120 células aqui).
+#   razão cresce com o número de células da varredura.
 #
 # Uso prático: a atribuição serve para **triar** uma varredura grande e escolher onde
 # olhar; a conclusão se confirma com o patching de verdade nas poucas células escolhidas.
