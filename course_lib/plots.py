@@ -539,7 +539,7 @@ def plot_softmax_temperature(logits, labels, temperatures=(0.5, 1.0, 2.0), title
 
 # ============================================================================ patching
 def plot_patching(values, row_labels, col_labels, title: str | None = None, xlabel: str = "posição",
-                  ylabel: str = "camada", colorbar_label: str = "métrica normalizada (0 = corrompido, 1 = limpo)",
+                  ylabel: str = "camada", colorbar_label: str = "métrica (0 = corrompido, 1 = limpo)",
                   fmt: str = ".2f", annotate: bool = True):
     """Heatmap de uma varredura de patching [linhas, colunas], SEMPRE centrado em 0.
 
@@ -555,8 +555,8 @@ def plot_patching(values, row_labels, col_labels, title: str | None = None, xlab
     fig, ax = plt.subplots(figsize=(0.75 * v.shape[1] + 2.6, 0.5 * v.shape[0] + 1.8))
     im = ax.imshow(v, cmap=DIVERGING_CMAP, norm=TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m), aspect="auto")
     ax.grid(False)
-    if annotate:
-        _annotate_cells(ax, im, v, fmt, fontsize=7)
+    if annotate:  # sem "-0.00": o que arredonda para 0 aparece como 0
+        _annotate_cells(ax, im, np.where(np.abs(v) < 0.005, 0.0, v), fmt, fontsize=7)
     _set_ticks(ax, "x", cols, rotation=45, fontsize=_token_fontsize(len(cols)))
     _set_ticks(ax, "y", rows)
     ax.set_xlabel(xlabel)

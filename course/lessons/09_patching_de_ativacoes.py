@@ -293,7 +293,7 @@ widgets.patching_explorer(lm, PAIRS)
 #   substantivo "gato/gatos" (posição 2, 0,07): restaurar "gato" sozinho não adianta, porque o
 #   artigo ainda diz plural. Na gramática do curso, o artigo já decide o número;
 # - **camada 1**: a informação está em **duas** posições, a do "que" (3, 0,46) e a do próprio
-#   verbo, a última (6, 0,51); **nenhuma** nas posições de "os meninos" (4 e 5: 0,00);
+#   verbo, a última (6, 0,51); **nenhuma** nas posições de "os meninos" (4 e 5: |efeito| ≤ 0,01);
 # - **camada 2**: tudo na última posição (1,00).
 #
 # Então, entre a camada 0 e a 1, alguma cabeça leva o número do artigo para o "que" e para
@@ -316,17 +316,34 @@ near = heads_lm[:, :, 4:6].abs().max().item()
 print(f"maior |efeito| de qualquer cabeça nas posições de 'os meninos': {'< 0,05 ✅' if near < 0.05 else near}")
 
 # %% [markdown]
-# O caminho medido:
+# O que está medido até aqui:
 #
 # 1. **L0H2** lê o artigo e escreve o número em duas posições: no "que" (0,43) e no verbo
 #    (0,23); sozinha, em todas as posições, ela devolve 0,89;
-# 2. na última posição, **L1H1** (0,12) e **L1H2** (0,08) completam, lendo (o patching de
-#    caminho diria por qual entrada) o que L0H2 deixou no "que";
-# 3. as MLPs e a camada 2 não aparecem como cabeças (a camada 2 tem efeito ≈ 0 em todas).
+# 2. na última posição, **L1H1** (0,12) e **L1H2** (0,08) completam;
+# 3. nenhuma cabeça da camada 2 faz diferença (|efeito| ≤ 0,01).
+#
+# ✍️ **Preveja:** L1H1 e L1H2 leem o número direto da saída de L0H2 (pela consulta, chave ou valor)?
+
+# %%
+for r in (1, 2):
+    got = {w: patching.path_patch(lm, *agree, (0, 2), (1, r), w) for w in "qkv"}
+    print(f"L0H2 → L1H{r} direto: " + "  ".join(f"{w.upper()} {r2(v):.2f}" for w, v in got.items()))
+    assert max(abs(v) for v in got.values()) < 0.02
+with torch.no_grad():
+    _, lm_cache = lm.run_with_cache(agree[0], names_filter="blocks.1.attn.hook_pattern")
+print(f"atenção de L1H1 na última posição (limpo): {row(lm_cache['pattern', 1][0, 1, -1])}")
+
+# %% [markdown]
+# Não diretamente: o caminho de L0H2 para a consulta, a chave ou o valor de L1H1 e L1H2 dá
+# |efeito| < 0,02. O patching de caminho daqui só mede o caminho **direto** pelo resíduo;
+# o que elas leem passa antes pela MLP da camada 0, que recebe o número de L0H2. E L1H1 põe
+# 98% da atenção em "meninos" (posição 5), mas restaurar o resíduo ali não muda nada (−0,01):
+# a diferença entra pela consulta dela, na posição do verbo (o resíduo da camada 1 ali vale 0,51).
 #
 # Não é um circuito limpo de uma cabeça só: parte do número vai direto (L0H2 → verbo), parte
-# faz escala no "que". E as somas não fecham (0,43 + 0,23 ≠ 0,89; 0,12 + 0,08 < 0,46): o
-# patching de uma peça só não é aditivo quando há LayerNorm e MLPs no caminho.
+# faz escala no "que", e parte passa pela MLP 0. E as somas não fecham (0,43 + 0,23 ≠ 0,89;
+# 0,12 + 0,08 < 0,46): com LayerNorm e MLPs no caminho, os efeitos de peças isoladas não se somam.
 #
 # ### O controle e o segundo modelo de frase
 #
@@ -422,7 +439,8 @@ print("atribuição pelo menos 3× mais rápida nesta varredura (melhor de 3 med
 #   e o caminho é pela **chave** (composição K), de acordo com os escores de composição e a
 #   ablação do notebook 08.
 # - Concordância: o número do sujeito sai do **artigo**, passa por **L0H2** até o "que" e o
-#   verbo, e as cabeças L1H1/L1H2 completam; "meninos" não participa (controle: < 1/10 do efeito).
+#   verbo, e L1H1/L1H2 completam (pela MLP 0, não direto de L0H2); "meninos" não participa
+#   (controle: trocar o número dele move a LD menos de 1/10 do que trocar o do sujeito).
 # - O patching por atribuição é uma conta só e acerta perto da saída, mas erra onde um
 #   softmax muda de decisão: confirme com o patching de verdade.
 #
