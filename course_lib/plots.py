@@ -564,3 +564,33 @@ def plot_softmax_temperature(logits, labels, temperatures=(0.5, 1.0, 2.0), title
         fig.suptitle(title)
     fig.tight_layout()
     return _finish(fig)
+
+
+# ============================================================================ patching
+def plot_patching(values, row_labels, col_labels, title: str | None = None, xlabel: str = "posição",
+                  ylabel: str = "camada", colorbar_label: str = "métrica (0 = corrompido, 1 = limpo)",
+                  fmt: str = ".2f", annotate: bool = True):
+    """Heatmap de uma varredura de patching [linhas, colunas], SEMPRE centrado em 0.
+
+    `col_labels`/`row_labels`: um rótulo por coluna/linha (p. ex. `f"{i}:{tok}"` para posições,
+    "L0", "L1" para camadas). Vermelho = restaurar aquela ativação devolve o comportamento limpo;
+    azul = piora; branco = não muda nada. A escala é simétrica, com pelo menos ±1.
+    """
+    v = _to_numpy(values, "values", (2,), "[linhas, colunas]")
+    rows = _check_labels(row_labels, v.shape[0], "row_labels", "linhas")
+    cols = _check_labels(col_labels, v.shape[1], "col_labels", "colunas")
+    finite = v[np.isfinite(v)]
+    m = max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
+    fig, ax = plt.subplots(figsize=(0.75 * v.shape[1] + 2.6, 0.5 * v.shape[0] + 1.8))
+    im = ax.imshow(v, cmap=DIVERGING_CMAP, norm=TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m), aspect="auto")
+    ax.grid(False)
+    if annotate:  # sem "-0.00": o que arredonda para 0 aparece como 0
+        _annotate_cells(ax, im, np.where(np.abs(v) < 0.005, 0.0, v), fmt, fontsize=7)
+    _set_ticks(ax, "x", cols, rotation=45, fontsize=_token_fontsize(len(cols)))
+    _set_ticks(ax, "y", rows)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Patching de ativações")
+    fig.colorbar(im, ax=ax, label=colorbar_label, shrink=0.9)
+    fig.tight_layout()
+    return _finish(fig)

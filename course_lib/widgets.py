@@ -47,7 +47,8 @@ import torch
 
 from . import plots
 
-__all__ = ["Explorer", "is_static", "attention_explorer", "softmax_temperature_explorer", "logit_lens_explorer"]
+__all__ = ["Explorer", "is_static", "attention_explorer", "softmax_temperature_explorer", "logit_lens_explorer",
+           "patching_explorer"]
 
 _FRONTEND_ENV_HINTS = ("JPY_SESSION_NAME", "VSCODE_PID", "PYDEVD_IPYTHON_COMPATIBLE_DEBUGGING")
 
@@ -311,3 +312,41 @@ def logit_lens_explorer(model, prompt, lens_fn=None, k: int = 5, layer: int | No
     if isinstance(prompt, str):
         controls = {"prompt": _text_box(prompt), **controls}
     return Explorer("Explorador da lente de logits", controls, render)
+
+
+# ============================================================================ patching
+def patching_explorer(model, pairs: dict, choice: str | None = None, static: bool | None = None):
+    """Escolha um par (limpo, corrompido, resposta, errada) e veja o patching do fluxo residual.
+
+    `pairs`: nome -> (texto limpo, texto corrompido, palavra certa, palavra errada). Modo
+    estático: a figura do par `choice` (o primeiro, se None).
+    """
+    from . import patching
+
+    if not isinstance(pairs, dict) or not pairs:
+        raise ValueError(f"`pairs`: esperado um dict não vazio nome -> (limpo, corrompido, certa, errada); veio {pairs!r}.")
+    names = list(pairs)
+    choice = names[0] if choice is None else choice
+    if choice not in pairs:
+        raise ValueError(f"`choice`: esperado um de {names}; veio {choice!r}.")
+    memo = {}
+
+    def render(choice=choice):
+        if choice not in memo:
+            clean, corrupted, answer, wrong = pairs[choice]
+            clean_t, corr_t = model.to_tokens(clean), model.to_tokens(corrupted)
+            ids = [model.to_tokens(w, prepend_bos=False)[0, 0] for w in (answer, wrong)]
+            grid = patching.patch_resid_pre(model, clean_t, corr_t, *ids)
+            labels = [f"{i}:{a}/{b}" if a != b else f"{i}:{a}"
+                      for i, (a, b) in enumerate(zip(model.to_str_tokens(clean_t), model.to_str_tokens(corr_t)))]
+            memo[choice] = (grid, labels, answer, wrong)
+        grid, labels, answer, wrong = memo[choice]
+        return plots.plot_patching(grid, [f"L{l}" for l in range(grid.shape[0])], labels,
+                                   title=f"Patching do resíduo: logit({answer}) − logit({wrong})")
+
+    if is_static(static):
+        return render()
+    import ipywidgets as widgets
+
+    controls = {"choice": widgets.Dropdown(options=names, value=choice, description="par")}
+    return Explorer("Explorador de patching", controls, render)
