@@ -231,3 +231,13 @@ def test_lm_icl_induction_scores_on_random_tokens_are_what_the_json_says(icl_mod
         for h in range(icl_model.cfg.n_heads):
             assert float(score[h]) == pytest.approx(meta["induction_scores"][f"{l}.{h}"], abs=1e-3)
     assert meta["induction_heads_above_0.3"] == [] and meta["induction_score"] < 0.1
+
+
+def test_lm_icl_recipe_is_deterministic_on_a_short_run():
+    """Mesma semente, mesmos pesos (no mesmo processo e CPU); o re-treino completo não é testado aqui."""
+    from course_lib.recipes import train_lm_icl
+
+    a, hist = train_lm_icl(progress=False, n_steps=3, eval_every=3)
+    b, _ = train_lm_icl(progress=False, n_steps=3, eval_every=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert len(hist["evals"]) == 1 and "induction_score" in hist["evals"][0]
