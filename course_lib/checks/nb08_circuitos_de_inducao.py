@@ -1,5 +1,7 @@
 """Verificações do notebook 08 · Circuitos de indução."""
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -509,8 +511,16 @@ def _partner_reference(model, layer, head, kind):
 
     scores = torch.stack([circuits.head_composition_score(model, 0, h, layer, head, kind)
                           for h in range(model.cfg.n_heads)])
-    base = circuits.random_composition_baseline(model.cfg.d_model, model.cfg.d_head, N_REFERENCE, 12345)
-    return {"scores": scores, "threshold": (base.mean() + 3 * base.std()).item()}
+    return {"scores": scores, "threshold": _baseline_threshold(model.cfg.d_model, model.cfg.d_head)}
+
+
+@functools.lru_cache(maxsize=None)
+def _baseline_threshold(d_model: int, d_head: int) -> float:
+    """Média + 3 desvios do acaso, com N_REFERENCE amostras (calculada uma vez por forma)."""
+    from course_lib import circuits
+
+    base = circuits.random_composition_baseline(d_model, d_head, N_REFERENCE, 12345)
+    return (base.mean() + 3 * base.std()).item()
 
 
 def _partner_compare(expected, got):
