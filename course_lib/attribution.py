@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from ._interp_utils import check_bool, check_cache, check_choice, check_model, check_pos, require, token_ids
+from ._interp_utils import (check_bool, check_cache, check_choice, check_head, check_layer, check_model, check_pos,
+                            require, token_ids)
 
 
 def _targets(model, target, batch: int, seq_len: int, pos: int, fn: str, name: str) -> torch.Tensor:
@@ -123,3 +124,52 @@ def accumulated_resid_attribution(model, cache, tokens_or_target, incorrect=None
     stack, labels = cache.accumulated_resid(return_labels=True)
     values = _project(cache, stack, pos, target, wrong) + _offset(cache, target, wrong)[None]
     return (values if per_example else values.mean(1)), labels
+
+
+@torch.no_grad()
+def decompose_attn_scores(model, cache, layer: int, head: int):
+    """Pontuações de atenção da cabeça layer.head, separadas por par (componente da consulta, da chave).
+
+    Sem LayerNorm, a entrada da camada é a soma dos componentes anteriores (embed, pos_embed,
+    cada cabeça L{l}H{h} e cada MLP{l} das camadas < layer, e "bias": os b_O/b_out dessas
+    camadas). A consulta e a chave são lineares nessa soma, então
+
+        score[q, k] = Σ_i Σ_j (c_i[q] W_Q + [i = bias] b_Q) · (c_j[k] W_K + [j = bias] b_K) / √d_head
+
+    exatamente (b_Q e b_K entram no componente "bias").
+    Devolve (scores [n_comp, n_comp, batch, q_pos, k_pos], labels): índice 0 = componente da
+    consulta, índice 1 = da chave; scores.sum((0, 1)) é o `attn_scores` do modelo nas
+    posições permitidas pela máscara causal (as do futuro ficam com o valor sem máscara).
+    """
+    fn = "decompose_attn_scores"
+    check_model(model, fn)
+    if model.cfg.normalization is not None:
+        raise ValueError(f"{fn}: só vale para modelos sem LayerNorm (a LN não é linear); "
+                         f"este tem normalization={model.cfg.normalization!r}.")
+    layer = check_layer(model, layer, fn)
+    head = check_head(model, head, fn)
+    cache = check_cache(model, cache, fn)
+    needed = ["hook_embed", "hook_pos_embed"] + [f"blocks.{l}.attn.hook_z" for l in range(layer)]
+    needed += [] if model.cfg.attn_only else [f"blocks.{l}.hook_mlp_out" for l in range(layer)]
+    require(cache, needed, fn)
+    embed = cache["embed"]
+    comps, labels = [embed, cache["pos_embed"]], ["embed", "pos_embed"]
+    bias = torch.zeros_like(embed[0, 0])
+    for l in range(layer):
+        W_O = model.blocks[l].attn.W_O.detach().to(embed.device)
+        comps += list(torch.einsum("bphd,hdm->hbpm", cache["z", l], W_O))
+        labels += [f"L{l}H{h}" for h in range(model.cfg.n_heads)]
+        bias = bias + model.blocks[l].attn.b_O.detach().to(embed.device)
+        if not model.cfg.attn_only:
+            comps.append(cache["mlp_out", l])
+            labels.append(f"MLP{l}")  # hook_mlp_out já inclui b_out
+    comps.append(bias.expand_as(embed))
+    labels.append("bias")
+    stack = torch.stack(comps)  # [comp, batch, pos, d_model]
+    attn = model.blocks[layer].attn
+    q = stack @ attn.W_Q[head].detach().to(embed.device)
+    k = stack @ attn.W_K[head].detach().to(embed.device)
+    q[-1] += attn.b_Q[head].detach().to(embed.device)
+    k[-1] += attn.b_K[head].detach().to(embed.device)
+    scores = torch.einsum("ibqd,jbkd->ijbqk", q, k) / model.cfg.d_head ** 0.5
+    return scores, labels

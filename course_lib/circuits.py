@@ -412,3 +412,47 @@ def composition_scores(model, kind: str = "Q") -> torch.Tensor:
     layers = torch.arange(model.cfg.n_layers, device=scores.device)
     earlier = layers[:, None, None, None] < layers[None, None, :, None]
     return torch.where(earlier, scores, torch.zeros_like(scores))
+
+
+# ============================================================================ medidas de circuitos (notebook 08)
+def top1_diagonal_accuracy(matrix: torch.Tensor) -> torch.Tensor:
+    """Fração das linhas de `matrix` [..., n, n] cujo máximo está na diagonal: [...].
+
+    Para o OV completo: "atender ao token s faz de s o logit mais aumentado". Uma matriz
+    sorteada ao acaso acerta cerca de 1/n das linhas.
+    """
+    matrix = _check_tensor("matrix", matrix, min_ndim=2)
+    if matrix.shape[-1] != matrix.shape[-2]:
+        raise ValueError(f"top1_diagonal_accuracy: `matrix` deve ser quadrada [..., n, n]; veio {tuple(matrix.shape)}.")
+    hits = matrix.argmax(-1) == torch.arange(matrix.shape[-1], device=matrix.device)
+    return hits.float().mean(-1)
+
+
+def k_composition_circuit(model, writer: tuple[int, int], reader: tuple[int, int]) -> torch.Tensor:
+    """QK de `reader` com a chave lida através de `writer`: W_E W_QK (W_E W_OV)ᵀ, [d_vocab, d_vocab].
+
+    Linha = token da consulta; coluna = token que `writer` leu na posição de origem (para
+    uma cabeça de token anterior, o token ANTERIOR à chave). Como os outros circuitos deste
+    módulo: sem LN, sem vieses, sem posições, e supondo que `writer` põe toda a atenção
+    num só token.
+    """
+    _check_model(model)
+    W_E = model.W_E.detach()
+    written = W_E @ W_OV(model, *writer).AB  # [d_vocab, d_model]: o que writer escreve ao ler cada token
+    return W_E @ W_QK(model, *reader).AB @ written.T
+
+
+def random_composition_baseline(d_model: int, d_head: int, n_samples: int = 500, seed: int = 0) -> torch.Tensor:
+    """Escores de composição de `n_samples` pares sorteados com as formas de uma cabeça: [n_samples].
+
+    W_A = A₁A₂ e W_B = B₁B₂, com A₁, B₁ [d_model, d_head] e A₂, B₂ [d_head, d_model]
+    gaussianos: duas matrizes [d_model, d_model] de posto d_head, como um W_OV e um W_QK.
+    O escore não depende da escala, então só as formas importam. Média ≈ 1/√d_model.
+    """
+    for name, value in (("d_model", d_model), ("d_head", d_head), ("n_samples", n_samples)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"random_composition_baseline: `{name}` deve ser um int >= 1; veio {value!r}.")
+    gen = torch.Generator().manual_seed(seed)
+    draw = lambda: FactoredMatrix(torch.randn(n_samples, d_model, d_head, generator=gen),  # noqa: E731
+                                  torch.randn(n_samples, d_head, d_model, generator=gen))
+    return composition_score(draw(), draw())

@@ -593,4 +593,39 @@ def plot_patching(values, row_labels, col_labels, title: str | None = None, xlab
     ax.set_title(title or "Patching de ativações")
     fig.colorbar(im, ax=ax, label=colorbar_label, shrink=0.9)
     fig.tight_layout()
+
+
+# ============================================================================ composição contra o acaso
+def plot_composition_vs_baseline(scores: dict, baseline_mean: float, baseline_std: float,
+                                 layers: tuple[int, int] = (0, 1), title: str | None = None):
+    """Composições Q, K e V lado a lado, cada célula colorida em desvios padrão do acaso.
+
+    `scores`: {"Q": [heads_prev, heads_next], "K": ..., "V": ...} (escores de composição);
+    `baseline_mean`/`baseline_std`: média e desvio padrão do escore de pares sorteados com as
+    mesmas formas. Cor: (escore − média) / desvio (azul = acima do acaso, vermelho = abaixo);
+    o número na célula é o próprio escore.
+    """
+    if not isinstance(scores, dict) or not scores or any(k not in ("Q", "K", "V") for k in scores):
+        raise ValueError(f"`scores`: esperado dict com chaves 'Q', 'K' e/ou 'V'; veio {scores!r:.80}.")
+    if not (isinstance(baseline_std, (int, float)) and baseline_std > 0):
+        raise ValueError(f"`baseline_std`: esperado número > 0; veio {baseline_std!r}.")
+    mats = {k: _to_numpy(v, f"scores[{k!r}]", (2,), "[heads_prev, heads_next]") for k, v in scores.items()}
+    z = {k: (m - baseline_mean) / baseline_std for k, m in mats.items()}
+    zmax = max(float(np.abs(v).max()) for v in z.values()) or 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-zmax, vmax=zmax)
+    fig, axes = plt.subplots(1, len(mats), figsize=(3.2 * len(mats) + 1.2, 3.4), squeeze=False)
+    for ax, (kind, m) in zip(axes[0], mats.items()):
+        im = ax.imshow(z[kind], cmap="RdBu", norm=norm, aspect="auto")
+        ax.grid(False)
+        for (i, j), v in np.ndenumerate(m):
+            r, g, b, _ = im.cmap(im.norm(z[kind][i, j]))
+            color = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+            ax.text(j, i, format(v, ".2f"), ha="center", va="center", fontsize=7, color=color)
+        _set_ticks(ax, "x", [f"L{layers[1]}H{h}" for h in range(m.shape[1])])
+        _set_ticks(ax, "y", [f"L{layers[0]}H{h}" for h in range(m.shape[0])])
+        ax.set_xlabel(f"cabeça posterior (lê via {kind})")
+        ax.set_title(f"Composição {kind}")
+    axes[0][0].set_ylabel("cabeça anterior (escreve)")
+    fig.colorbar(im, ax=list(axes[0]), label="desvios padrão acima do acaso")
+    fig.suptitle(title or f"Escores de composição contra o acaso (média {baseline_mean:.3f})", fontsize=10)
     return _finish(fig)

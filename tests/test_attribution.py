@@ -100,3 +100,19 @@ def test_bad_inputs_raise_pt_br_errors():
         direct_logit_attribution(model, partial, 3)
     with pytest.raises(TypeError, match="`cache` deve ser um ActivationCache"):
         direct_logit_attribution(model, tokens, 3)
+
+
+def test_decompose_attn_scores_sums_to_the_model_scores():
+    from course_lib.attribution import decompose_attn_scores
+
+    model = random_model(normalization=None, d_mlp=24)
+    tokens = tokens_for(model)
+    _, cache = model.run_with_cache(tokens)
+    scores, labels = decompose_attn_scores(model, cache, 1, 2)
+    assert labels == ["embed", "pos_embed", "L0H0", "L0H1", "L0H2", "MLP0", "bias"]
+    assert scores.shape == (7, 7, 4, 7, 7)
+    causal = torch.ones(7, 7, dtype=torch.bool).tril()
+    real = cache["attn_scores", 1][:, 2]
+    torch.testing.assert_close(scores.sum((0, 1))[:, causal], real[:, causal], atol=1e-3, rtol=1e-4)
+    with pytest.raises(ValueError, match="LayerNorm"):
+        decompose_attn_scores(random_model(), model.run_with_cache(tokens)[1], 1, 0)

@@ -235,3 +235,35 @@ def test_factored_results_match_transformer_lens(name):
     assert ours.shape == theirs.shape
     assert (ours[:, None] - theirs[None, :]).abs().min(1).values.max() < 1e-5
     assert (ours[:, None] - theirs[None, :]).abs().min(0).values.max() < 1e-5
+
+
+# ============================================================================ medidas do notebook 08
+def test_top1_diagonal_accuracy_counts_rows():
+    from course_lib.circuits import top1_diagonal_accuracy
+
+    m = torch.tensor([[3.0, 9.0, 8.0], [0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    assert top1_diagonal_accuracy(m).item() == pytest.approx(2 / 3)  # por coluna seria 1/3
+    assert top1_diagonal_accuracy(torch.stack([torch.eye(4), -torch.eye(4) + 0.5])).tolist() == [1.0, 0.0]
+    with pytest.raises(ValueError, match="quadrada"):
+        top1_diagonal_accuracy(torch.zeros(2, 3))
+
+
+def test_k_composition_circuit_is_the_dense_product():
+    from course_lib.circuits import k_composition_circuit
+
+    model = HookedTransformer(Config(n_layers=2, d_model=8, n_heads=2, d_head=4, d_mlp=None, d_vocab=11, n_ctx=6,
+                                     normalization=None, seed=3))
+    W_E = model.W_E.detach()
+    dense = (W_E @ model.W_Q[1, 0] @ model.W_K[1, 0].T @ (W_E @ model.W_V[0, 1] @ model.W_O[0, 1]).T).detach()
+    torch.testing.assert_close(k_composition_circuit(model, (0, 1), (1, 0)), dense, atol=1e-5, rtol=1e-4)
+
+
+def test_random_composition_baseline_is_about_one_over_sqrt_d_model():
+    from course_lib.circuits import random_composition_baseline
+
+    scores = random_composition_baseline(64, 16, n_samples=400, seed=0)
+    assert scores.shape == (400,)
+    assert abs(scores.mean().item() - 1 / 8) < 0.003  # 1/√64, com folga de ~6 erros-padrão
+    torch.testing.assert_close(scores, random_composition_baseline(64, 16, n_samples=400, seed=0))
+    with pytest.raises(ValueError, match="d_head"):
+        random_composition_baseline(64, 0)

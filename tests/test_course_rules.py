@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import course_rules as rules  # noqa: E402
 
 NAMES = sorted(p.stem for p in (ROOT / "course" / "exercises").glob("[0-9][0-9]_*.py"))
-PENDING = {"08"}
+PENDING: set[str] = set()
 
 # Limite da sobreposição solução × lição. Medido antes da mudança (2026-12-01): 25 dos
 # 51 exercícios acima de 0,5, vários em 0,95–1,0 (a solução redigitada da lição). Um

@@ -281,3 +281,15 @@ def test_worst_case_render_time_under_2s():
         render_like_jupyter(make())
         elapsed = time.process_time() - start
         assert elapsed < 2.0, f"{name}: {elapsed:.2f} s"
+
+
+def test_plot_composition_vs_baseline_colors_by_standard_deviations():
+    scores = {k: torch.full((4, 4), 0.125) for k in "QKV"}
+    scores["K"][0] = 0.2
+    fig = plots.plot_composition_vs_baseline(scores, 0.125, 0.01)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4  # três painéis e a barra de cores
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["Composição Q", "Composição K", "Composição V"]
+    z = fig.axes[1].images[0].get_array()
+    assert float(z[0, 0]) == pytest.approx(7.5) and float(z[1, 0]) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="baseline_std"):
+        plots.plot_composition_vs_baseline(scores, 0.125, 0.0)

@@ -12,9 +12,11 @@
 # - ler o circuito OV completo de uma cabeça ($W_E W_V W_O W_U$) e reconhecer uma cabeça que **copia**;
 # - montar o circuito QK que passa pela cabeça de token anterior (composição K) e ver a indução nos pesos;
 # - decompor um logit em contribuições diretas de cada cabeça, com soma exata;
-# - quebrar o circuito com ablação e ver a perda da parte repetida voltar ao nível do acaso.
+# - decompor as pontuações de atenção da cabeça de indução por par (componente da consulta,
+#   componente da chave);
+# - quebrar o circuito com ablação (por zero e pela média) e seguir o caminho dos valores.
 #
-# **Tempo estimado:** ~50 min.
+# **Tempo estimado:** ~60 min.
 #
 # **Pré-requisitos:** atenção multi-cabeça (matrizes $W_Q, W_K, W_V, W_O$), fluxo residual,
 # ganchos e cache (`run_with_cache`, `run_with_hooks`) e os circuitos QK/OV com
@@ -127,29 +129,37 @@ plots.plot_per_position_loss(loss_clean, seq_len=SEQ_LEN, title="Perda por posi�
 # fase na curva de treino guardada nos metadados:
 
 # %%
-curve = meta["loss_curve_every_50"]
+curve = torch.tensor(meta["loss_curve_every_50"])
 steps = [50 * i for i in range(len(curve))]
-phase_step = next(s for s, l in zip(steps, curve) if l < 2.5)
-print(f"primeiro registro com perda < 2.5: passo {phase_step} "
-      f"(≈ {phase_step * meta['train_args']['batch_size'] * cfg.n_ctx} tokens de treino vistos)")
-plots.plot_loss_curve({"step": steps, "loss": curve}, phase_step=phase_step,
+drops = curve[:-1] - curve[1:]  # queda da perda entre registros vizinhos (50 passos)
+jump = int(drops.argmax())
+phase_step = (steps[jump] + steps[jump + 1]) / 2  # marcador: no meio do trecho mais íngreme
+later = drops[jump + 1:].abs()  # o controle: quanto a curva oscila depois, já sem mudança de fase
+print(f"maior queda entre registros: {drops[jump]:.2f} nats, entre os passos {steps[jump]} e {steps[jump + 1]} "
+      f"(≈ {steps[jump + 1] * meta['train_args']['batch_size'] * cfg.n_ctx} tokens de treino vistos)")
+print(f"controle, maior variação entre registros depois disso: {later.max():.2f} nats")
+assert drops[jump] > 2.5 * later.max()
+plots.plot_loss_curve({"step": steps, "loss": curve.tolist()}, phase_step=phase_step,
                       title="Treino do modelo de indução: a queda brusca é a mudança de fase")
 
 # %% [markdown]
-# Não é preciso escala para ter indução; bastam duas camadas e dados em que copiar o contexto
-# compensa. (Os dados de treino daqui são feitos só de repetições, o que provavelmente explica
+# O marcador não é um limiar escolhido na própria curva: fica no meio do trecho de 50 passos em
+# que a perda mais cai (1,18 nat), e essa queda é quase o triplo da maior oscilação que a
+# curva tem depois (0,40 nat, o controle impresso acima). Com um registro a cada 50 passos, é o que dá para afirmar;
+# o notebook 07 mede a mesma transição de perto. Não é preciso escala para ter indução; bastam
+# duas camadas e dados em que copiar o contexto compensa. (Os dados de treino daqui são feitos só de repetições, o que provavelmente explica
 # por que a fase chega tão cedo.)
 
 # %% [markdown]
 # ## 3. As duas cabeças nos padrões de atenção
 #
 # Vamos olhar uma sequência curta (10 tokens repetidos) para enxergar as posições.
-# Nos gráficos, a linha é a posição da consulta (quem olha) e a coluna é a posição da chave
-# (para onde olha).
+# Nos gráficos, a linha é a posição de destino (a consulta, quem olha) e a coluna é a posição
+# de origem (a chave, para onde olha).
 
 # %%
 short = make_repeated_batch(model, batch=1, seq_len=10, seed=1)
-short_labels = ["BOS"] + [str(t) for t in short[0, 1:].tolist()]
+short_labels = ["0:BOS"] + [f"{i}:{t}" for i, t in enumerate(short[0].tolist()) if i > 0]  # rótulos pos:token
 _, short_cache = model.run_with_cache(short)
 plots.plot_attention(short_cache["pattern", PREV[0]][0, PREV[1]], short_labels,
                      title=f"{head_name(PREV)}: cabeça de token anterior")
@@ -208,7 +218,7 @@ print("camada 0: onde cada cabeça põe a atenção, em média, e ‖W_OV‖_F")
 for h in range(cfg.n_heads):
     print(f"  L0H{h}: token anterior {prev_scores[0, h]:.3f} | dois atrás {two_back[h]:.3f} | "
           f"BOS {first_scores[0, h]:.3f} | ‖W_OV‖ {ov_norm[0, h]:.2f}")
-print("camada 1: placar de indução")
+print("camada 1: escore de indução")
 print("  " + " | ".join(f"L1H{h} {ind_scores[1, h]:.3f}" for h in range(cfg.n_heads)))
 
 # os papéis das outras cabeças da camada 0, decididos pelos números acima
@@ -224,7 +234,7 @@ print(f"dois atrás: {head_name(TWO_BACK)} | BOS: {head_name(BOS_HEAD)} | restan
 # %% [markdown]
 # O modelo tem **redundância** e divisão de tarefas:
 #
-# - as quatro cabeças da camada 1 fazem indução (os metadados escolheram a de maior placar);
+# - as quatro cabeças da camada 1 fazem indução (os metadados escolheram a de maior escore);
 # - na camada 0, além da cabeça de token anterior há uma cabeça que olha **dois** tokens para
 #   trás (`TWO_BACK`), uma que passa boa parte do tempo no BOS (`BOS_HEAD`) e uma restante sem
 #   padrão limpo, que escreve pouco no resíduo (o menor $\lVert W_{OV} \rVert_F$ da camada).
@@ -233,6 +243,12 @@ print(f"dois atrás: {head_name(TWO_BACK)} | BOS: {head_name(BOS_HEAD)} | restan
 
 # %% [markdown]
 # ## 4. A hipótese: como as duas cabeças se combinam
+#
+# Daqui em diante falamos de **circuito** no sentido de Olah et al. (2020) e Elhage et al.
+# (2021): um subgrafo do modelo (algumas cabeças e os caminhos entre elas) que implementa um
+# comportamento e que se pode **testar com intervenções**: se o circuito é esse, quebrá-lo tem
+# de quebrar o comportamento, e quebrar o resto não. A hipótese abaixo é um circuito candidato;
+# as seções 5 a 10 o testam nos pesos e nas ativações.
 #
 # Sequência `… [A][B] … [A]`, e queremos prever `[B]` depois do segundo `[A]`.
 #
@@ -272,7 +288,7 @@ print("W_Q @ W_K é possível?", W_Q.shape[1] == W_K.shape[0])
 print("W_Q @ W_K.T tem formato", tuple((W_Q @ W_K.T).shape))
 
 # %% [markdown]
-# O texto-fonte também diz que os scores de atenção são o produto das consultas e chaves
+# O texto-fonte também diz que as pontuações de atenção são o produto das consultas e chaves
 # "escalado por $d_k$". A divisão é por $\sqrt{d_\text{head}}$. Conferimos contra o que o
 # modelo calcula de fato (o gancho `attn_scores`), na cabeça de token anterior, exemplo 0:
 
@@ -284,8 +300,8 @@ real = cache["attn_scores", 0][0, PREV[1]]  # [query_pos, key_pos], futuro = -in
 causal = torch.ones_like(real, dtype=torch.bool).tril()
 err_sqrt = ((q @ k.T) / math.sqrt(cfg.d_head) - real)[causal].abs().max()
 err_d = ((q @ k.T) / cfg.d_head - real)[causal].abs().max()
-print(f"erro máximo dividindo por √d_head: {err_sqrt:.2e}")
-print(f"erro máximo dividindo por d_head:  {err_d:.2e}")
+print(f"dividindo por √d_head: erro máximo < 1e-4: {'✅' if err_sqrt < 1e-4 else '❌'}")
+print(f"dividindo por d_head:  erro máximo {err_d:.1f} (não bate)")
 assert err_sqrt < 1e-4 < err_d
 
 # %% [markdown]
@@ -313,8 +329,8 @@ plots.plot_circuit(pos_qk[:16, :16], ticks, ticks,
 
 # %% [markdown]
 # Quase todas as linhas acertam. As exceções não são um defeito do modelo: este circuito
-# usa só $W_\text{pos}$ e ignora o conteúdo dos tokens e os vieses, que também entram nos
-# scores de verdade (e a atenção real no token anterior, medida na seção 3, é quase 1).
+# usa só $W_\text{pos}$ e ignora o conteúdo dos tokens e os vieses, que também entram nas
+# pontuações de verdade (e a atenção real no token anterior, medida na seção 3, é quase 1).
 
 # %% [markdown]
 # ## 6. Composição entre cabeças
@@ -328,50 +344,42 @@ plots.plot_circuit(pos_qk[:16, :16], ticks, ticks,
 # | K | chaves | $W_{QK}^\top$ |
 # | V | valores | $W_{OV}$ |
 #
-# A **pontuação de composição** (Elhage et al., 2021) mede quanto da saída da cabeça anterior
+# O **escore de composição** (Elhage et al., 2021) mede quanto da saída da cabeça anterior
 # cai no espaço que a posterior lê:
 #
 # $$\text{comp}(W_A, W_B) = \frac{\lVert W_A W_B \rVert_F}{\lVert W_A \rVert_F\,\lVert W_B \rVert_F},
 # \qquad W_A = W^{0.h}_{OV}.$$
 #
-# Dividir pelas normas deixa a pontuação imune à escala dos pesos (você implementa isso nos
-# exercícios). `circuits.composition_scores(model, kind)` devolve todos os pares
+# Dividir pelas normas deixa o escore imune à escala dos pesos. Nos exercícios você escreve o
+# escore, a matriz que lê em cada porta e a linha de base; aqui usamos
+# `circuits.composition_scores(model, kind)`, que devolve todos os pares
 # `[camada, cabeça, camada, cabeça]`.
+#
+# ### Quanto daria o acaso?
+#
+# Todos os escores são pequenos, e isso não diz nada sozinho: precisamos de uma linha de base.
+# `circuits.random_composition_baseline` sorteia pares de matrizes gaussianas com **as mesmas
+# formas** de uma cabeça (produtos $[d_\text{model}, d_\text{head}] \cdot [d_\text{head},
+# d_\text{model}]$, posto $d_\text{head}$) e calcula o mesmo escore. Como o escore não depende
+# da escala, sortear com a norma dos pesos reais daria o mesmo.
+#
+# ✍️ **Preveja:** qual das três portas (Q, K ou V) a cabeça de token anterior usa para falar
+# com a cabeça de indução, e quais ficam abaixo do acaso?
 
 # %%
 comp = {kind: circuits.composition_scores(model, kind) for kind in "QKV"}
 print("formato:", tuple(comp["K"].shape))
-plots.plot_composition_scores(comp["K"], kind="K", title="Composição K (camada 0 → camada 1)")
-
-# %% [markdown]
-# ### Quanto daria o acaso?
-#
-# Todas as pontuações são pequenas, e isso não diz nada sozinho: precisamos de uma linha de
-# base, e com ela vamos comparar as três composições. Sorteamos matrizes gaussianas com **as
-# mesmas formas** ($d_\text{model} \times d_\text{head}$ e $d_\text{head} \times d_\text{model}$)
-# e calculamos a mesma pontuação. Para direções sorteadas ao acaso, a conta esperada dá cerca
-# de $1/\sqrt{d_\text{model}}$; o código confere.
-
-# %%
-gen = torch.Generator().manual_seed(0)
-N_RANDOM = 500
-
-
-def random_factored() -> circuits.FactoredMatrix:
-    """N_RANDOM matrizes [d_model, d_model] de posto d_head, como um W_OV ou W_QK."""
-    return circuits.FactoredMatrix(torch.randn(N_RANDOM, cfg.d_model, cfg.d_head, generator=gen),
-                                   torch.randn(N_RANDOM, cfg.d_head, cfg.d_model, generator=gen))
-
-
-baseline = circuits.composition_score(random_factored(), random_factored().T)  # [N_RANDOM]
+baseline = circuits.random_composition_baseline(cfg.d_model, cfg.d_head, n_samples=500, seed=0)  # [500]
 base_mean, base_std = baseline.mean().item(), baseline.std().item()
-print(f"acaso: média {base_mean:.4f}, desvio padrão {base_std:.4f}, "
-      f"percentil 99: {baseline.quantile(0.99).item():.4f}")
-print(f"1/√d_model = {1 / math.sqrt(cfg.d_model):.4f}")
+p99 = baseline.quantile(0.99).item()
+print(f"acaso: média {base_mean:.3f}, desvio padrão {base_std:.4f}, percentil 99: {p99:.3f} "
+      f"(1/√d_model = {1 / math.sqrt(cfg.d_model):.3f})")
+plots.plot_composition_vs_baseline({kind: comp[kind][0, :, 1, :] for kind in "QKV"}, base_mean, base_std)
 
 # %% [markdown]
-# Agora as três composições em "desvios padrão do acaso". É uma régua aproximada: matrizes
-# treinadas não são gaussianas, então leia só a ordem de grandeza e o sinal.
+# As três portas lado a lado, cada célula colorida em desvios padrão do acaso (azul: acima;
+# vermelho: abaixo). Em números (é uma régua aproximada: matrizes treinadas não são
+# gaussianas, então leia a ordem de grandeza e o sinal):
 
 # %%
 for kind in "QKV":
@@ -385,7 +393,6 @@ assert (comp["K"][0, :, 1, :].argmax(0) == PREV[1]).all()
 # nenhuma composição V acima do acaso:
 assert comp["V"][0, :, 1, :].max() < base_mean
 # composição Q da cabeça de token anterior e composição K da de dois atrás: acima do percentil 99
-p99 = baseline.quantile(0.99)
 assert comp["Q"][0, PREV[1], 1].mean() > p99 and (comp["K"][0, TWO_BACK[1], 1] > p99).all()
 assert (comp["K"][0, BOS_HEAD[1], 1] > base_mean).all()
 
@@ -396,26 +403,26 @@ assert (comp["K"][0, BOS_HEAD[1], 1] > base_mean).all()
 #   anterior**, bem acima do acaso. É a assinatura do passo 2 da hipótese.
 # - **V:** tudo abaixo do acaso. A cabeça de indução copia o token **direto do embedding**,
 #   sem usar o que a camada 0 escreveu. Faz sentido: o que ela precisa mover é a identidade
-#   do token.
+#   do token. (Isso é uma hipótese dos pesos; a seção 10 a testa nas ativações.)
 # - **Q:** a cabeça de token anterior também fica acima do acaso, e a cabeça de dois atrás
 #   aparece na composição K. A hipótese simples não explica isso; voltaremos a esse ponto na
 #   seção 8.
 # - A cabeça do BOS também fica um pouco acima do acaso em K, mas a ablação da seção 10 mostra
 #   que o modelo não depende dela.
 #
-# A pontuação de composição é uma medida grosseira (usa o espaço inteiro de $d_\text{model}$,
+# O escore de composição é uma medida grosseira (usa o espaço inteiro de $d_\text{model}$,
 # inclusive as direções de posição). Os circuitos completos e a ablação respondem melhor.
 
 # %% [markdown]
 # ## 7. O circuito OV completo da cabeça de indução: cópia
 #
-# Se a cabeça atende a um token $s$ (a fonte), quanto isso muda o logit de cada token de saída?
-# Pelo caminho direto, a resposta é a linha $s$ de
+# Se a cabeça olha para um token $s$ (na posição de origem), quanto isso muda o logit de cada
+# token de saída? Pelo caminho direto, a resposta é a linha $s$ de
 #
 # $$W_E\, W_V W_O\, W_U \in \mathbb{R}^{d_\text{vocab} \times d_\text{vocab}}
-# \quad\text{(linha = token da fonte, coluna = token de saída).}$$
+# \quad\text{(linha = token da origem, coluna = token de saída).}$$
 #
-# Uma cabeça que **copia** tem diagonal forte: atender a `B` aumenta principalmente o logit de `B`.
+# Uma cabeça que **copia** tem diagonal forte: olhar para `B` aumenta principalmente o logit de `B`.
 
 # %%
 full_ov = circuits.full_OV_circuit(model, *IND)  # FactoredMatrix
@@ -423,33 +430,65 @@ print(full_ov)
 ov = full_ov.AB  # [d_vocab, d_vocab]
 labels = [str(i) for i in range(cfg.d_vocab)]
 plots.plot_circuit(ov, labels, labels, title=f"Circuito OV completo de {head_name(IND)}",
-                   ylabel="token atendido (fonte)", xlabel="logit de saída")
+                   ylabel="token da origem", xlabel="logit de saída")
 
 # %% [markdown]
-# Duas medidas da diagonal:
+# Duas medidas da diagonal, cada uma com a sua linha de base:
 #
-# - **acurácia top-1 da diagonal:** a fração de linhas cujo máximo está na própria coluna
-#   ("atender a `B` faz de `B` o logit mais aumentado");
-# - **pontuação de cópia** (`circuits.copying_score`, Elhage et al.):
+# - **acurácia top-1 da diagonal** (`circuits.top1_diagonal_accuracy`): a fração de linhas cujo
+#   máximo está na própria coluna. Uma matriz sorteada acerta cerca de $1/d_\text{vocab}$;
+# - **escore de cópia** (`circuits.copying_score`, Elhage et al.):
 #   $\sum_i \lambda_i / \sum_i |\lambda_i|$ sobre os autovalores $\lambda_i$ da matriz; vai de
 #   −1 a 1 e vale 1 quando todos os autovalores são reais positivos.
+#
+# A linha de base das duas: o mesmo OV completo com $W_V$ e $W_O$ sorteados (as formas da
+# cabeça; $W_E$ e $W_U$ do modelo).
 
 # %%
-rows_ok = ov.argmax(dim=-1) == torch.arange(cfg.d_vocab)
-print(f"acurácia top-1 da diagonal: {rows_ok.float().mean():.4f} "
-      f"({int(rows_ok.sum())} de {cfg.d_vocab} linhas)")
-print("linhas que falham:", torch.nonzero(~rows_ok).flatten().tolist(), "(o 0 é o BOS)")
-print(f"sem o BOS: {rows_ok[1:].float().mean():.4f}")
-
+acc_all = circuits.top1_diagonal_accuracy(circuits.full_OV_circuit(model).AB)  # [n_layers, n_heads]
 copy_all = circuits.copying_score(model)  # [n_layers, n_heads]
 for layer in range(cfg.n_layers):
-    print(f"pontuação de cópia, camada {layer}: " +
-          " | ".join(f"H{h} {copy_all[layer, h]:+.3f}" for h in range(cfg.n_heads)))
+    print(f"camada {layer}: acurácia top-1 | escore de cópia: " +
+          " | ".join(f"H{h} {acc_all[layer, h]:.3f} {copy_all[layer, h]:+.2f}" for h in range(cfg.n_heads)))
+
+gen = torch.Generator()
+gen.manual_seed(0)
+rand_ov = (model.W_E.detach() @ torch.randn(200, cfg.d_model, cfg.d_head, generator=gen)
+           @ torch.randn(200, cfg.d_head, cfg.d_model, generator=gen) @ model.W_U.detach())  # [200, vocab, vocab]
+rand_eig = torch.linalg.eigvals(rand_ov)
+rand_copy = rand_eig.real.sum(-1) / rand_eig.abs().sum(-1)
+rand_acc = circuits.top1_diagonal_accuracy(rand_ov)
+print(f"acaso (200 sorteios): acurácia top-1 média {rand_acc.mean():.3f}, percentil 99 {rand_acc.quantile(0.99):.3f} "
+      f"| escore de cópia {rand_copy.mean():+.2f} ± {rand_copy.std():.2f}")
+assert (acc_all[1] > 0.9).all() and (acc_all[0] < 0.1).all()
 
 # %% [markdown]
-# As quatro cabeças da camada 1 copiam; a linha do BOS, um token que o modelo nunca precisou
-# copiar, é a exceção. As cabeças da camada 0 não copiam: o que elas escrevem não é para os
-# logits, é para a camada 1 ler.
+# As quatro cabeças da camada 1 copiam: acurácia top-1 perto de 1 (o acaso dá ~0,015) e escore
+# de cópia perto de 1. Na camada 0 a história tem uma nuance, e os números a contam: **L0H1 tem
+# escore de cópia +0,55**, uns quatro desvios acima do acaso, mas a diagonal dela vence só em
+# 0,06 das linhas (o percentil 99 do acaso fica perto de 0,05). Ela empurra um pouco o próprio
+# token, sem que esse token vire o mais provável; e a seção 10 mostra que zerá-la não muda a
+# perda da 2ª cópia. As outras três cabeças da camada 0 têm escore de cópia ≤ 0,03 e acurácia
+# ≤ 0,02. Então: **a camada 0 não copia de forma útil**; o que ela escreve é para a camada 1 ler.
+#
+# ### O circuito OV efetivo das quatro cabeças de indução juntas
+#
+# As cabeças da camada 1 são redundantes (seção 3). Quando as quatro olham para a mesma origem,
+# o que chega aos logits é a **soma** dos quatro circuitos OV:
+# $W_E \big(\sum_h W^{1.h}_V W^{1.h}_O\big) W_U$.
+
+# %%
+ov_layer1 = circuits.full_OV_circuit(model, 1).AB.sum(0)  # [d_vocab, d_vocab]
+acc_layer1 = circuits.top1_diagonal_accuracy(ov_layer1)
+print(f"OV efetivo da camada 1: acurácia top-1 da diagonal {acc_layer1:.3f} "
+      f"(cada cabeça sozinha: {acc_all[1].min():.3f} a {acc_all[1].max():.3f}; acaso ~{rand_acc.mean():.3f})")
+print(f"sem a linha do BOS: {circuits.top1_diagonal_accuracy(ov_layer1[1:, 1:]):.3f}")
+assert acc_layer1 >= acc_all[1].max()
+
+# %% [markdown]
+# Juntas, as quatro acertam todas as linhas menos a do BOS (63 de 64), mais do que a melhor
+# sozinha: os erros de uma são compensados pelas outras. O BOS, um token que o modelo nunca
+# precisou copiar, é a exceção em todas.
 #
 # **Uma correção no texto-fonte.** Ele conclui que a diagonal forte do OV completo faz da
 # cabeça uma "head de token atual". São coisas diferentes: o circuito OV diz **o que** a cabeça
@@ -458,8 +497,8 @@ for layer in range(cfg.n_layers):
 
 # %%
 current = detectors.current_token_scores(cache)
-print(f"{head_name(IND)}: atenção média na própria posição = {current[IND]:.4f}")
-print(f"{head_name(IND)}: pontuação de cópia = {copy_all[IND]:.4f}")
+print(f"{head_name(IND)}: atenção média na própria posição = {current[IND]:.3f}")
+print(f"{head_name(IND)}: escore de cópia = {copy_all[IND]:.3f}")
 
 # %% [markdown]
 # **Outra, no texto-fonte sobre "cabeças como movimentadoras de informação".** Ele escreve a
@@ -471,8 +510,9 @@ print(f"{head_name(IND)}: pontuação de cópia = {copy_all[IND]:.4f}")
 z1 = cache["z", 1]  # [batch, pos, head, d_head] = Σ_j α_ij v_j de cada cabeça
 print("z (Σ α v):", tuple(z1.shape), "| attn_out:", tuple(cache["attn_out", 1].shape))
 rebuilt = torch.einsum("bphd,hdm->bpm", z1, model.W_O[1].detach()) + model.b_O[1].detach()
-print(f"erro máximo de Σ_h z_h W_O^h + b_O contra attn_out: "
-      f"{(rebuilt - cache['attn_out', 1]).abs().max():.2e}")
+err = (rebuilt - cache['attn_out', 1]).abs().max()
+print(f"Σ_h z_h W_O^h + b_O contra attn_out: erro máximo < 1e-4: {'✅' if err < 1e-4 else '❌'}")
+assert err < 1e-4
 
 # %% [markdown]
 # ## 8. O circuito QK composto: a indução aparece nos pesos
@@ -498,9 +538,8 @@ W_QK_ind = circuits.W_QK(model, *IND).AB  # [d_model, d_model]
 
 
 def diag_acc(matrix: torch.Tensor) -> float:
-    """Fração das linhas (sem o BOS) cujo máximo está na diagonal."""
-    hits = matrix.argmax(-1) == torch.arange(matrix.shape[0])
-    return hits[1:].float().mean().item()
+    """Acurácia top-1 da diagonal sem a linha e a coluna do BOS."""
+    return circuits.top1_diagonal_accuracy(matrix[1:, 1:]).item()
 
 
 def written_by(head: tuple[int, int]) -> torch.Tensor:
@@ -508,12 +547,14 @@ def written_by(head: tuple[int, int]) -> torch.Tensor:
     return W_E @ circuits.W_OV(model, *head).AB
 
 
-k_composed = W_E @ W_QK_ind @ written_by(PREV).T  # [d_vocab, d_vocab]
+k_composed = circuits.k_composition_circuit(model, writer=PREV, reader=IND)  # [d_vocab, d_vocab]
 direct = circuits.full_QK_circuit(model, *IND).AB  # W_E W_QK W_Eᵀ: sem passar pela camada 0
 print(f"QK composto via {head_name(PREV)}: acurácia top-1 da diagonal = {diag_acc(k_composed):.3f}")
 print(f"QK direto (W_E W_QK W_Eᵀ): acurácia top-1 da diagonal = {diag_acc(direct):.3f}")
 for head in others:
-    print(f"  controle, composto via {head_name(head)}: {diag_acc(W_E @ W_QK_ind @ written_by(head).T):.3f}")
+    print(f"  controle, composto via {head_name(head)}: "
+          f"{diag_acc(circuits.k_composition_circuit(model, writer=head, reader=IND)):.3f}")
+print(f"acaso: cerca de 1/{cfg.d_vocab - 1} = {1 / (cfg.d_vocab - 1):.3f}")
 
 # %%
 plots.plot_circuit(k_composed, labels, labels,
@@ -544,6 +585,63 @@ print(f"controle, (anterior da consulta) × (anterior da chave): "
 # %% [markdown]
 # A segunda comparação também está escrita nos pesos. Na seção 10, a ablação por posição vai
 # mostrar que o modelo a usa.
+#
+# ### As pontuações de atenção, decompostas nas ativações
+#
+# Os circuitos acima simplificam (sem posições, sem vieses, atenção perfeita da camada 0). Sem
+# LayerNorm dá para fazer a conta exata nas ativações, como no ARENA 1.2: a entrada da camada 1
+# é a soma embed + pos_embed + a saída de cada cabeça da camada 0 + os vieses, e consulta e chave
+# são lineares nela. Então a pontuação de atenção de `IND` é uma soma sobre **pares**
+# (componente da consulta, componente da chave), e `attribution.decompose_attn_scores` devolve
+# cada parcela. Para medir o que faz a cabeça escolher a chave certa, tomamos em cada posição de
+# destino da 2ª cópia a parcela na origem certa ($q - n + 1$) **menos** a média da parcela nas
+# outras origens: quanto cada par favorece a origem da indução.
+#
+# ✍️ **Preveja:** qual par domina? (Pela hipótese: consulta = embedding do token atual, chave =
+# saída da cabeça de token anterior.)
+
+# %%
+def induction_contrast(scores: torch.Tensor) -> torch.Tensor:
+    """[..., batch, q, k] -> [...]: parcela na origem q - n + 1 menos a média nas outras origens (2ª cópia)."""
+    out = []
+    for q_pos in range(SEQ_LEN + 1, 2 * SEQ_LEN + 1):
+        row = scores[..., q_pos, :q_pos + 1]
+        right = row[..., q_pos - SEQ_LEN + 1]
+        out.append(right - (row.sum(-1) - right) / q_pos)
+    return torch.stack(out, -1).mean((-2, -1))
+
+
+parts, part_labels = attribution.decompose_attn_scores(model, cache, *IND)  # [comp_q, comp_k, batch, q, k]
+real_scores = cache["attn_scores", IND[0]][:, IND[1]]
+mask = torch.ones(parts.shape[-1], parts.shape[-1], dtype=torch.bool).tril()
+assert (parts.sum((0, 1)) - real_scores)[:, mask].abs().max() < 1e-3  # a soma é exata
+contrast = induction_contrast(parts)  # [comp_q, comp_k]
+plots.plot_circuit(contrast, part_labels, part_labels,
+                   title=f"{head_name(IND)}: quanto cada par favorece a origem da indução",
+                   ylabel="componente da consulta", xlabel="componente da chave")
+
+# %%
+order = contrast.flatten().argsort(descending=True)
+for idx in order[:3].tolist():
+    i, j = divmod(idx, len(part_labels))
+    print(f"consulta {part_labels[i]:9s} × chave {part_labels[j]:9s}: {contrast[i, j]:+.2f}")
+print(f"soma de todos os pares: {contrast.sum():+.2f}")
+
+# controle: as mesmas posições numa sequência SEM repetição (a 2ª metade sorteada de novo)
+control_tokens = tokens.clone()
+control_tokens[:, SEQ_LEN + 1:] = make_repeated_batch(model, batch=16, seq_len=SEQ_LEN, seed=7)[:, 1:SEQ_LEN + 1]
+_, control_cache = model.run_with_cache(control_tokens)
+control = induction_contrast(attribution.decompose_attn_scores(model, control_cache, *IND)[0])
+e, p = part_labels.index("embed"), part_labels.index(head_name(PREV))
+print(f"controle sem repetição, consulta embed × chave {head_name(PREV)}: {control[e, p]:+.2f}")
+assert contrast[e, p] == contrast.max() and abs(control[e, p]) < 0.2 * contrast[e, p]
+
+# %% [markdown]
+# O par dominante é o da hipótese: **consulta = embedding do token atual, chave = saída da
+# cabeça de token anterior**. O segundo é o par do bônus (consulta = cabeça de token anterior,
+# chave = cabeça de dois atrás), e o terceiro é posição × posição, que sozinho não sabe qual
+# origem tem o token certo. No controle, com as mesmas posições mas sem repetição, o par
+# dominante cai para perto de zero: ele responde ao **conteúdo** repetido, não à posição.
 
 # %% [markdown]
 # ## 9. Atribuição direta aos logits
@@ -556,14 +654,22 @@ print(f"controle, (anterior da consulta) × (anterior da chave): "
 #
 # Note que é a **coluna** $t$ de $W_U$ (a direção de saída do token), não a linha $t$ de $W_E$
 # (a direção de entrada). Escolhemos uma posição da 2ª cópia; o alvo é o próximo token.
+#
+# A última barra, `offset`, é o termo que não vem de componente nenhum: $b_U[t]$, o viés do
+# desembedding no token alvo (num modelo com LayerNorm final, somaria também o termo constante
+# $b_\text{LN} \cdot W_U[:, t]$; este modelo não tem LN). A barra `bias` é a soma dos $b_O$
+# das camadas, projetada em $W_U[:, t]$.
 
 # %%
 POS = SEQ_LEN + 5  # posição na 2ª cópia; o alvo é tokens[:, POS + 1]
 values, comp_labels = attribution.direct_logit_attribution(model, cache, tokens, pos=POS)
 logits = model(tokens)
 target_logit = logits[torch.arange(tokens.shape[0]), POS, tokens[:, POS + 1]].mean()
-print(f"logit médio do token correto: {target_logit:.4f} | soma das contribuições: {values.sum():.4f}")
+print(f"logit médio do token correto: {target_logit:.3f} | soma das contribuições: {values.sum():.3f}")
 assert torch.allclose(values.sum(), target_logit, atol=1e-4)
+offset_by_hand = model.b_U.detach()[tokens[:, POS + 1]].mean()
+assert torch.allclose(values[comp_labels.index("offset")], offset_by_hand, atol=1e-5)
+print(f"offset = b_U[alvo] (média no lote): {offset_by_hand:.3f} ✅")
 plots.plot_attribution(values, comp_labels, title=f"Contribuição direta ao logit correto (posição {POS})")
 
 # %% [markdown]
@@ -573,9 +679,9 @@ plots.plot_attribution(values, comp_labels, title=f"Contribuição direta ao log
 z_ind = cache["z", IND[0]][:, POS, IND[1]]  # [batch, d_head]
 direction = model.W_U.detach()[:, tokens[:, POS + 1]].T  # [batch, d_model]: coluna de W_U de cada alvo
 by_hand = ((z_ind @ model.W_O[IND].detach()) * direction).sum(-1).mean()
-print(f"{head_name(IND)} à mão: {by_hand:.4f} | pelo course_lib: {values[comp_labels.index(head_name(IND))]:.4f}")
+print(f"{head_name(IND)} à mão: {by_hand:.3f} | pelo course_lib: {values[comp_labels.index(head_name(IND))]:.3f}")
 prev_direct = values[comp_labels.index(head_name(PREV))]
-print(f"{head_name(PREV)} (token anterior), contribuição direta: {prev_direct:.4f}")
+print(f"{head_name(PREV)} (token anterior), contribuição direta: {prev_direct:.3f}")
 
 # %% [markdown]
 # As cabeças da camada 1 empurram o logit correto para cima. A **cabeça de token anterior
@@ -588,6 +694,10 @@ print(f"{head_name(PREV)} (token anterior), contribuição direta: {prev_direct:
 #
 # Zeramos a saída de uma cabeça (o `hook_z`, antes de $W_O$) e medimos a perda de novo.
 # `ablation.ablate_heads` faz isso com um gancho; nos exercícios você escreve o gancho.
+# Zerar é a intervenção mais simples, mas põe o modelo **fora da distribuição**: a camada 1
+# nunca viu um resíduo sem a contribuição média de uma cabeça. Por isso, no fim da seção,
+# comparamos com a ablação **pela média** (a saída da cabeça vira a sua média no lote e nas
+# posições).
 
 
 # %%
@@ -683,13 +793,81 @@ for head in (PREV, TWO_BACK):
 # o nível do acaso.
 
 # %% [markdown]
+# ### Zero ou média?
+#
+# A ablação pela média tira a informação específica de cada token e mantém o "nível" médio que a
+# camada 1 espera. Se as duas discordassem, o efeito medido com zero poderia ser só o choque de
+# estar fora da distribuição.
+
+# %%
+def ablated_second(heads, mode: str) -> float:
+    abl_logits = ablation.ablate_heads(model, tokens, heads, mode=mode)
+    per_pos = F.cross_entropy(abl_logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none").mean(0)
+    return halves(per_pos)[1]
+
+
+print(f"{'perda na 2ª cópia':34s} {'zero':>7s} {'média':>7s}")
+for name, heads in list(experiments.items())[1:] + [(f"sem {head_name(TWO_BACK)} (dois atrás)", [TWO_BACK])]:
+    zero_loss, mean_loss = ablated_second(heads, "zero"), ablated_second(heads, "mean")
+    print(f"{name:34s} {zero_loss:7.3f} {mean_loss:7.3f}")
+    assert abs(zero_loss - mean_loss) < 0.1
+print(f"{'intacto (controle)':34s} {clean_second:7.3f}")
+
+# %% [markdown]
+# Aqui as duas ablações concordam em todas as linhas (diferença abaixo de 0,1 nat): sem
+# LayerNorm, e com cabeças cuja saída média é pequena, zerar quase não tira o modelo da
+# distribuição. Em modelos com LayerNorm e cabeças de saída média grande (a cabeça do BOS de
+# um modelo de linguagem, por exemplo), zero e média podem divergir muito; nesses casos, prefira
+# a média, ou o *patching* da próxima seção.
+#
+# ### O caminho dos valores: de onde vem o que a indução copia?
+#
+# A composição V ficou abaixo do acaso (seção 6): a hipótese é que a camada 1 copia a
+# identidade do token **direto do embedding**. Teste por intervenção: recalculamos os valores
+# das quatro cabeças da camada 1 ($v = x\,W_V + b_V$) a partir de **um só** componente do resíduo,
+# e deixamos consultas, chaves e padrões de atenção intactos. É o primeiro passo de um
+# *patching de caminho*: trocar a entrada de um único caminho e ver o que resta do comportamento.
+
+# %%
+def values_from(source: torch.Tensor):
+    """Gancho em hook_v da camada 1: os valores de todas as cabeças vêm só de `source` [batch, pos, d_model]."""
+    def hook(v, hook):
+        return torch.einsum("bpm,hmd->bphd", source, model.W_V[1].detach()) + model.b_V[1].detach()
+    return hook
+
+
+sources = {
+    "só o embedding do token": cache["embed"],
+    "só o embedding posicional": cache["pos_embed"],
+    "só a saída da camada 0": cache["attn_out", 0],
+}
+value_path = {}
+for name, source in sources.items():
+    with torch.no_grad():
+        path_logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.attn.hook_v", values_from(source))])
+    per_pos = F.cross_entropy(path_logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none").mean(0)
+    value_path[name] = halves(per_pos)[1]
+    print(f"valores da camada 1 {name:27s}: perda na 2ª cópia {value_path[name]:.3f}")
+print(f"controles: intacto {clean_second:.3f} | 1ª cópia (sem indução) {clean_first:.3f}")
+assert value_path["só o embedding do token"] < clean_second + 0.05
+assert value_path["só a saída da camada 0"] > clean_first - 0.5
+
+# %% [markdown]
+# Com os valores feitos só do embedding do token, a 2ª cópia continua quase perfeita (a perda
+# fica no nível do modelo intacto); feitos só da saída da camada 0 (ou só da posição), a
+# perda volta ao nível da 1ª cópia. O que a indução move é a identidade do token, lida do
+# embedding: a camada 0 entra pelo lado **QK** (composição K e Q), não pelo **OV**. O circuito
+# passa no teste que a definição da seção 4 pede: quebrar o caminho previsto quebra o
+# comportamento, e trocar o que não faz parte dele não muda nada.
+
+# %% [markdown]
 # ## Resumo
 #
 # | passo | evidência nos pesos | evidência nas ativações |
 # |---|---|---|
 # | a cabeça de token anterior olha para trás | QK posicional com máximo logo abaixo da diagonal | padrão de atenção; detector de token anterior |
-# | a camada 1 lê essa cabeça nas chaves | composição K acima do acaso; QK composto com diagonal | ablação só nas chaves |
-# | a camada 1 copia o token atendido | OV completo com diagonal; pontuação de cópia perto de 1 | atribuição direta positiva; ablação da camada 1 |
+# | a camada 1 lê essa cabeça nas chaves | composição K acima do acaso; QK composto com diagonal | pontuações de atenção decompostas: par embed × token anterior; ablação só nas chaves |
+# | a camada 1 copia o token da origem | OV completo com diagonal (0,984 com as quatro juntas); composição V abaixo do acaso | atribuição direta positiva; ablação da camada 1; valores feitos só do embedding bastam |
 #
 # **Correções ao texto-fonte, todas conferidas por código acima:** $W_{QK} = W_Q W_K^\top$ (e não
 # $W_Q W_K$); os scores dividem por $\sqrt{d_\text{head}}$ (e não por $d_k$); $W_E$ e $W_U$ não
