@@ -178,6 +178,7 @@ def judge_cases(answers: Answers, exercise_id: str, data: Any) -> Verdict:
         return Verdict("erro", "resultado malformado")
     verdicts = {}
     errors, forbidden = [], []
+    raised: set[int] = set()  # casos ocultos em que a função levantou exceção (ou a saída foi recusada)
     for which in ("hidden", "visible"):
         got = data.get(which)
         if type(got) is not list or len(got) != len(cases[which]):
@@ -188,6 +189,8 @@ def judge_cases(answers: Answers, exercise_id: str, data: Any) -> Verdict:
             clean = _sanitize(captured)
             if "error" in clean:
                 errors.append(clean["error"])
+                if which == "hidden":
+                    raised.add(index)
             forbidden += [f for f in clean.get("forbidden", []) if f in exercise.forbidden and f not in forbidden]
             results.append(core.evaluate(exercise, case, clean, index, expected[index]))
         verdicts[which] = results
@@ -208,8 +211,7 @@ def judge_cases(answers: Answers, exercise_id: str, data: Any) -> Verdict:
     visible = verdicts["visible"]
     if visible and all(r.passed for r in visible):
         text += f"\npassa nos {len(visible)} casos visíveis, mas não nos ocultos (resposta decorada?)"
-    crashed = [r for r in hidden if not r.passed and r.message and r.message.startswith("sua função levantou")]
-    status = "erro" if crashed and first in crashed else "errado"
+    status = "erro" if first.index in raised and not first.message.startswith("sua função chamou") else "errado"
     return Verdict(status, text, n_ok, n_total, errors, forbidden)
 
 
