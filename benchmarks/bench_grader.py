@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
     out = work / "relatorio.csv"
-    command = [sys.executable, "-m", "course_lib.grade", str(submissions), "--out", str(out),
+    root_flag = ["--permitir-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    command = [sys.executable, "-m", "course_lib.grade", str(submissions), "--out", str(out), *root_flag,
                "--jobs", str(args.jobs), "--timeout", str(args.timeout), *extra]
     if args.no_fork_server:
         command.append("--no-fork-server")

@@ -236,15 +236,43 @@ class Submission:
     error: str | None = None
     metadata_course: dict = field(default_factory=dict)
     cells: list[SubmittedCell] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def read_submission(path: Path, root: Path) -> Submission:
+MAX_SUBMISSION_BYTES = 32 * 2**20   # um notebook de exercícios com saídas fica bem abaixo disso
+MAX_CELL_CHARS = 200_000            # célula de exercício (a resposta é uma função curta)
+
+
+def upgrade_v3(data: dict) -> tuple[dict, bool]:
+    """Notebook nbformat 3 (células em `worksheets`, código em `input`) -> forma v4; (dados, convertido?)."""
+    if not isinstance(data, dict) or "cells" in data or not isinstance(data.get("worksheets"), list):
+        return data, False
+    cells = []
+    for sheet in data["worksheets"]:
+        for cell in (sheet.get("cells") or []) if isinstance(sheet, dict) else []:
+            if not isinstance(cell, dict):
+                cells.append(cell)
+                continue
+            kind = cell.get("cell_type")
+            source = cell.get("input") if kind == "code" else cell.get("source")
+            cells.append({"cell_type": "markdown" if kind in ("heading", "markdown") else kind,
+                          "metadata": cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {},
+                          "source": source if source is not None else ""})
+    return {"cells": cells, "metadata": data.get("metadata") or {}, "nbformat": 4, "nbformat_minor": 0}, True
+
+
+def read_submission(path: Path, root: Path, max_bytes: int = MAX_SUBMISSION_BYTES) -> Submission:
     """Lê a entrega só como bytes; nunca a modifica. Erros viram `error` (pt-BR)."""
     rel = path.relative_to(root).as_posix()
     sub = Submission(path, rel)
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            sub.error = (f"arquivo grande demais ({size / 2**20:.1f} MiB; limite {max_bytes / 2**20:.0f} MiB): "
+                         "limpe as saídas (Kernel > Restart & Clear Output) e entregue de novo")
+            return sub
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(max_bytes + 1)
     except OSError as exc:
         sub.error = f"não consegui ler o arquivo ({exc.strerror or exc})"
         return sub
@@ -257,6 +285,9 @@ def read_submission(path: Path, root: Path) -> Submission:
     except (ValueError, RecursionError) as exc:
         sub.error = f"JSON inválido ({str(exc)[:120]})"
         return sub
+    data, converted = upgrade_v3(data)
+    if converted:
+        sub.notes.append("notebook no formato antigo (nbformat 3), convertido pelo corretor")
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         sub.error = "JSON sem a lista de células de um notebook"
         return sub
@@ -366,9 +397,22 @@ def extract_answers(sub: Submission, canonical: CanonicalNotebook,
         chosen, how = None, ""
         # 1) metadados do build (exercise + tag), preferindo a célula com o id original
         #    (uma cópia colada pelo aluno tem os mesmos metadados, mas outro id)
+        #    Uma cópia colada no Jupyter tem os mesmos metadados e outro id: vale a
+        #    célula EDITADA (diferente da distribuída); entre várias editadas, a última.
+        stub = _norm(canonical.cells[ex.cell_index].source)
         tagged = [c for c in sub.cells if c.cell_type == "code" and c.exercise == ex.id and "check" not in c.tags]
-        tagged.sort(key=lambda c: (c.id != ex.cell_id, "exercise" not in c.tags, c.position))
-        if tagged:
+        edited = [c for c in tagged if c.source is not None and _norm(c.source) != stub]
+        if len(tagged) > 1:
+            if edited:
+                pick = max(edited, key=lambda c: c.position)
+                notes.append(f"{len(tagged)} cópias da célula do exercício {ex.id}: usei a editada "
+                             f"(célula {pick.position + 1} do seu notebook)")
+            else:
+                notes.append(f"{len(tagged)} cópias da célula do exercício {ex.id}, nenhuma editada")
+        if edited:
+            chosen, how = max(edited, key=lambda c: c.position), "metadados"
+        elif tagged:
+            tagged.sort(key=lambda c: (c.id != ex.cell_id, "exercise" not in c.tags, c.position))
             chosen, how = tagged[0], "metadados"
         # 2) só o id (metadados apagados); ids dependem da posição na fonte, então
         #    confere que a célula não é de outro exercício e define a função
@@ -391,6 +435,11 @@ def extract_answers(sub: Submission, canonical: CanonicalNotebook,
         if chosen.source is None:
             answers[ex.id] = Answer(ex.id, None, problem="célula do exercício malformada (fonte ilegível)", position=chosen.position)
             continue
+        if len(chosen.source) > MAX_CELL_CHARS:
+            answers[ex.id] = Answer(ex.id, None, problem=(f"célula do exercício grande demais ({len(chosen.source)} "
+                                                          f"caracteres; limite {MAX_CELL_CHARS})"),
+                                    position=chosen.position)
+            continue
         answer = Answer(ex.id, chosen.source, how, position=chosen.position)
         answers[ex.id] = answer
     found = [(canonical.exercises.index(ex), answers[ex.id].position) for ex in canonical.exercises
@@ -405,6 +454,48 @@ def extract_answers(sub: Submission, canonical: CanonicalNotebook,
     if isinstance(sha, str) and canonical.source_sha256 and sha != canonical.source_sha256:
         notes.append("entrega feita sobre outra versão do notebook (corrigida com a versão atual)")
     return answers, notes
+
+
+def helper_definitions(sub: Submission, canonical: CanonicalNotebook, answers: dict[str, Answer],
+                       exercise_funcs: set[str]) -> tuple[str | None, list[str]]:
+    """Definições (def, class, import) das células de código EXTRAS do aluno, na ordem dele.
+
+    Regra do corretor: das células que o aluno criou, só essas definições rodam (antes
+    da primeira célula de exercício); o resto (contas, gráficos, testes) é ignorado. Uma
+    definição com o nome de uma função de exercício também é ignorada (a resposta vem
+    da célula do exercício). Devolve (fonte ou None, nomes definidos).
+    """
+    used = {a.position for a in answers.values() if a.position is not None}
+    canonical_sources = {_norm(c.source) for c in canonical.cells}
+    chunks, names = [], []
+    budget = MAX_CELL_CHARS
+    for cell in sub.cells:
+        if (cell.cell_type not in ("code", None) or cell.source is None or cell.position in used
+                or "check" in cell.tags or isinstance(cell.exercise, str) or _norm(cell.source) in canonical_sources):
+            continue
+        code, _ = strip_magics(cell.source)
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if node.name in exercise_funcs:
+                    continue
+                names.append(node.name)
+            elif not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            text = ast.get_source_segment(code, node, padded=True)
+            if text is None:
+                continue
+            if node.__dict__.get("decorator_list"):
+                first = min(d.lineno for d in node.decorator_list)
+                text = "\n".join(code.splitlines()[first - 1: node.end_lineno])
+            budget -= len(text)
+            if budget < 0:
+                return ("\n\n".join(chunks) or None), names
+            chunks.append(text)
+    return ("\n\n".join(chunks) or None), names
 
 
 # ---------------------------------------------------------------------------

@@ -437,11 +437,44 @@ def _apply_process_limits(task: dict) -> None:
     import resource
 
     memory, fsize = int(task["memory_bytes"]), int(task["file_bytes"])
-    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
+    pairs = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)]
+    if task.get("nproc"):
+        pairs.append((resource.RLIMIT_NPROC, int(task["nproc"])))
+    for limit, value in pairs:
         try:
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):  # ex.: RLIMIT_AS no macOS
             pass
+
+
+def _plain_bytes(value, budget: list) -> int:
+    """Bytes de tensores numa saída já em dados simples (para com `budget` nós)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return 1 << 62
+    if type(value) in (list, tuple):
+        return sum(_plain_bytes(v, budget) for v in value)
+    if type(value) is dict:
+        return sum(_plain_bytes(v, budget) + len(str(k)) for k, v in value.items())
+    if type(value) is str:
+        return len(value)
+    numel = getattr(value, "numel", None)
+    if callable(numel):
+        return int(numel()) * int(value.element_size())
+    return 8
+
+
+def _cap_output(captured: dict, limit: int) -> dict:
+    """Troca uma saída enorme por um erro legível (em vez de um erro do torch.save)."""
+    if "output" not in captured:
+        return captured
+    size = _plain_bytes(captured["output"], [200_000])
+    if size <= limit:
+        return captured
+    mib = "mais de 10⁹" if size >= 1 << 62 else f"{size / 2**20:.0f}"
+    return {"error": (f"a saída da sua função é grande demais para o corretor ({mib} MiB; limite "
+                      f"{limit / 2**20:.0f} MiB): confira o formato pedido no enunciado"),
+            "not_implemented": False, "notes": captured.get("notes", []), "forbidden": captured.get("forbidden", [])}
 
 
 def run_task(config_path: str, forked: bool) -> None:
@@ -452,9 +485,19 @@ def run_task(config_path: str, forked: bool) -> None:
         os.setsid()  # grupo de processos próprio: o corretor mata o grupo todo
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _apply_process_limits(config)
-    # saída padrão e de erro -> arquivo da tentativa; entrada -> /dev/null
-    out_fd = os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    null_fd = os.open(os.devnull, os.O_RDONLY)
+    # Canal de eventos e saída do aluno em fds SEPARADOS, sempre acima de 2: no
+    # servidor de fork o fd 1 chega fechado, e um os.open devolveria justamente o 1
+    # (a saída do aluno iria parar no canal, e um print forjaria eventos).
+    import fcntl
+
+    def high(fd: int) -> int:
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(fd)
+        return moved
+
+    channel = _Channel(high(os.open(config["events"], os.O_WRONLY)))
+    out_fd = high(os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    null_fd = high(os.open(os.devnull, os.O_RDONLY))
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -465,7 +508,6 @@ def run_task(config_path: str, forked: bool) -> None:
     os.dup2(out_fd, 2)
     os.close(out_fd)
     os.close(null_fd)
-    channel = _Channel(os.open(config["events"], os.O_WRONLY))
     os.environ.clear()
     os.environ.update(config["env"])
     state: dict = {"key": None}
@@ -505,6 +547,11 @@ def run_task(config_path: str, forked: bool) -> None:
         rules = config["landlock"]
         proc = [f"/proc/{pid}", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys"]
         landlock = _apply_landlock(rules["read"] + proc, [config["cwd"]], ["/dev/null"], rules.get("list", [])) or "ativo"
+        if landlock != "ativo" and config.get("landlock_required"):
+            # sem a caixa de areia pedida, nenhum código do aluno roda
+            channel.send(ev="ready", landlock=landlock)
+            channel.send(ev="refused", why=f"Landlock não aplicado: {landlock}")
+            os._exit(75)
     _install_guard(config, channel, state)
     channel.send(ev="ready", landlock=landlock)
 
@@ -521,7 +568,7 @@ def run_task(config_path: str, forked: bool) -> None:
         try:
             try:
                 signal.setitimer(signal.ITIMER_REAL, limit)
-                if kind in ("cell", "exercise_cell"):
+                if kind in ("cell", "exercise_cell", "helper_cell"):
                     filename = step["filename"]
                     source = step["source"]
                     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -547,7 +594,8 @@ def run_task(config_path: str, forked: bool) -> None:
                                     result[which].append({"error": out_of_memory, "not_implemented": False, "notes": []})
                                     continue
                                 try:
-                                    captured = core.capture_call(fn, case, step["func_name"])
+                                    captured = core.capture_call(fn, case, step["func_name"], step.get("forbidden") or None)
+                                    captured = _cap_output(captured, int(config.get("output_bytes", 16 << 20)))
                                 except _TempoEsgotado:
                                     raise
                                 except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt...
@@ -558,8 +606,13 @@ def run_task(config_path: str, forked: bool) -> None:
                                 if "MemoryError" in str(captured.get("error", ""))[:80]:
                                     out_of_memory = captured["error"]
                         buffer = io.BytesIO()
-                        torch.save(result, buffer)
-                        payload = base64.b64encode(buffer.getvalue()).decode("ascii")
+                        try:
+                            torch.save(result, buffer)
+                        except Exception as exc:  # noqa: BLE001 - ex.: [enforce fail at inline_container.cc]
+                            error = ("não consegui guardar as saídas da sua função para o corretor "
+                                     f"(grandes demais ou de tipo estranho: {type(exc).__name__})")
+                        else:
+                            payload = base64.b64encode(buffer.getvalue()).decode("ascii")
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _TempoEsgotado:
@@ -597,10 +650,18 @@ def serve(boot: dict) -> None:
 
     import select
 
+    # Subreaper: um processo que o aluno criar e "soltar" (setsid, neto órfão) volta a
+    # ser filho deste servidor, que o mata. Só os filhos de tentativa são legítimos.
+    _become_subreaper()
+    mains: set[int] = set()
+    last_sweep = 0.0
     sys.stdout.flush()
     send(ev="server_ready")
     buffer = b""
     while True:
+        if time.monotonic() - last_sweep > 0.2:
+            last_sweep = time.monotonic()
+            kill_orphans(mains)
         ready, _, _ = select.select([control_in], [], [], 0.02)
         if ready:
             chunk = os.read(control_in, 65536)
@@ -627,6 +688,7 @@ def serve(boot: dict) -> None:
                         finally:
                             os._exit(70)
                     os._exit(71)
+                mains.add(pid)
                 send(id=request.get("id"), pid=pid)
         while True:
             try:
@@ -635,7 +697,48 @@ def serve(boot: dict) -> None:
                 break
             if pid == 0:
                 break
-            send(pid=pid, exit=os.waitstatus_to_exitcode(status))
+            if pid in mains:
+                mains.discard(pid)
+                try:
+                    os.killpg(pid, signal.SIGKILL)  # o que sobrou do grupo da tentativa
+                except OSError:
+                    pass
+                send(pid=pid, exit=os.waitstatus_to_exitcode(status))
+
+
+def _become_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def kill_orphans(legit: set[int]) -> int:
+    """Mata (SIGKILL) os filhos deste processo que não estão em `legit`; devolve quantos."""
+    me, killed = str(os.getpid()), 0
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in names:
+        if not name.isdigit() or int(name) in legit:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1].decode() == me:
+            try:
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
 
 
 def main(argv: list[str]) -> None:

@@ -86,9 +86,11 @@ SYS_ATTRS = {
     "path_hooks": "mexe no sistema de importação (sys.path_hooks)", "path": "mexe em sys.path",
     "_getframe": "inspeciona a pilha (sys._getframe)", "settrace": "instala rastreador (sys.settrace)",
     "setprofile": "instala rastreador (sys.setprofile)", "addaudithook": "instala audit hook",
-    "_current_frames": "inspeciona a pilha (sys._current_frames)", "stdout": "troca a saída padrão",
-    "stderr": "troca a saída de erro", "excepthook": "troca o tratamento de exceções",
+    "_current_frames": "inspeciona a pilha (sys._current_frames)", "excepthook": "troca o tratamento de exceções",
 }
+# só contam se o código ATRIBUI a eles (sys.stdout.flush() e print(file=sys.stderr) são normais)
+SYS_STORE_ATTRS = {"stdout": "troca a saída padrão", "stderr": "troca a saída de erro",
+                   "stdin": "troca a entrada padrão"}
 OS_ATTRS = {
     # (os.kill/os._exit no próprio processo não são trapaça: só derrubam a entrega;
     # matar outro processo é bloqueado e registrado em tempo de execução)
@@ -111,8 +113,11 @@ DUNDER_METHODS = {
 }
 PATCHABLE_ROOTS = {"torch", "np", "numpy", "F", "nn", "math", "course_lib", "builtins", "os", "sys", "einops",
                    "functools", "operator", "plt", "matplotlib", "checks", "core"}
+# Só em textos (str) que o código USA e que parecem caminho ou módulo — nunca em
+# comentários nem em docstrings ("Há várias soluções…", "o gabarito da lista 3").
 SUSPICIOUS_STRINGS = re.compile(r"solutions|solucoes|soluções|gabarito|course_lib[/.]checks|\.ipynb|/checks/|nb\d\d_",
                                 re.IGNORECASE)
+PATH_LIKE = re.compile(r"[/\\]|\.(ipynb|py|json|pt)\b|^course_lib\.|^nb\d\d_", re.IGNORECASE)
 SHELL_MAGIC = re.compile(r"^\s*(!|%(%)?(bash|sh|system|sx|run|load|writefile|file|script|env|cd|store|pycat|cat|ls|save|edit|macro|alias)\b)",
                          re.MULTILINE)
 
@@ -135,6 +140,17 @@ def _module_reason(module: str) -> str | None:
     return None
 
 
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    """ids dos nós Constant que são docstrings (de módulo, função ou classe)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                found.add(id(first.value))
+    return found
+
+
 def scan(source: str) -> list[str]:
     """Motivos (pt-BR, sem repetição) para olhar esta célula de perto; [] se nada."""
     reasons: list[str] = []
@@ -147,9 +163,6 @@ def scan(source: str) -> list[str]:
         add("célula copiada do gabarito (marcadores BEGIN/END SOLUCAO)")
     for match in SHELL_MAGIC.finditer(source):
         add(f"comando de shell/mágica do IPython: {match.group(0).strip()}")
-    cited = list(dict.fromkeys(m.group(0) for m in SUSPICIOUS_STRINGS.finditer(source)))
-    if cited:
-        add("cita caminho/arquivo suspeito: " + ", ".join(repr(c) for c in cited[:3]))
 
     from .notebooks import strip_magics
 
@@ -159,6 +172,12 @@ def scan(source: str) -> list[str]:
     except (SyntaxError, ValueError):
         return reasons  # não compila: o aluno não ganha nada com ela
     imported_aliases: set[str] = set()
+    docstrings = _docstring_nodes(tree)
+    cited = [node.value for node in ast.walk(tree)
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+             and PATH_LIKE.search(node.value) and SUSPICIOUS_STRINGS.search(node.value)]
+    if cited:
+        add("usa um caminho/arquivo suspeito: " + ", ".join(repr(c[:80]) for c in dict.fromkeys(cited[:3])))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -204,6 +223,8 @@ def scan(source: str) -> list[str]:
             base = _dotted(node.value)
             if base == "sys" and node.attr in SYS_ATTRS:
                 add(SYS_ATTRS[node.attr])
+            if base == "sys" and node.attr in SYS_STORE_ATTRS and isinstance(node.ctx, (ast.Store, ast.Del)):
+                add(SYS_STORE_ATTRS[node.attr])
             if base == "os" and node.attr in OS_ATTRS:
                 add(f"usa os.{node.attr}")
             if base in ("course_lib",) and node.attr in ("checks", "grading", "grade"):
@@ -245,3 +266,94 @@ def scan(source: str) -> list[str]:
                         if sub.attr in DUNDER_METHODS:
                             add(DUNDER_METHODS[sub.attr])
     return reasons
+
+
+# ---------------------------------------------------------------------------
+# APIs proibidas pelo enunciado (conferência estática, no processo do corretor)
+# ---------------------------------------------------------------------------
+
+
+def forbidden_uses(source: str, forbidden: dict[str, str]) -> list[str]:
+    """Motivos (pt-BR) para cada API de `forbidden` que a fonte usa.
+
+    "softmax" (nome de função do torch) pega `torch.softmax`, `F.softmax`,
+    `x.softmax(...)` e `from torch import softmax`; "course_lib.activations.pca"
+    pega `from course_lib.activations import pca` e o acesso `activations.pca`.
+    Definir uma função com o mesmo nome (a resposta do aluno) não conta.
+    """
+    if not forbidden:
+        return []
+    from .notebooks import strip_magics
+
+    try:
+        tree = ast.parse(strip_magics(source)[0])
+    except (SyntaxError, ValueError):
+        return []
+    nodes = list(ast.walk(tree))
+    attrs = [(n.attr, _dotted(n) or "") for n in nodes if isinstance(n, ast.Attribute)]
+    froms = [(n.module or "", a.name) for n in nodes if isinstance(n, ast.ImportFrom) for a in n.names]
+    used = []
+    for name, why in forbidden.items():
+        module, _, tail = name.rpartition(".")
+        if not module:
+            hit = any(attr == name for attr, _ in attrs) or any(m.split(".")[0] == "torch" and a == name for m, a in froms)
+        else:
+            parent = module.rsplit(".", 1)[-1]
+            hit = (any(m == module and a == tail for m, a in froms)
+                   or any(attr == tail and dotted.endswith(f"{parent}.{tail}") for attr, dotted in attrs))
+        if hit:
+            used.append(f"usa `{name}`, que o enunciado proíbe ({why})")
+    return used
+
+
+def _attr_names(tree: ast.AST) -> set[str]:
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+
+
+# ---------------------------------------------------------------------------
+# Igual ao gabarito/solução, a menos de nomes, comentários e docstrings
+# ---------------------------------------------------------------------------
+
+
+class _Rename(ast.NodeTransformer):
+    """Troca nomes locais (argumentos e variáveis) por v0, v1... na ordem em que aparecem."""
+
+    def __init__(self, local: set[str]):
+        self.local, self.names = local, {}
+
+    def _new(self, name: str) -> str:
+        return self.names.setdefault(name, f"v{len(self.names)}")
+
+    def visit_Name(self, node):
+        if node.id in self.local:
+            node.id = self._new(node.id)
+        return node
+
+    def visit_arg(self, node):
+        node.arg = self._new(node.arg)
+        node.annotation = None
+        return node
+
+
+def normalized_function(source: str, func_name: str | None = None) -> tuple[str, int] | None:
+    """(forma normalizada, nº de nós) da função `func_name` (ou da primeira) da fonte; None se não houver."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if func_name:
+        defs = [n for n in defs if n.name == func_name] or defs[:0]
+    if not defs:
+        return None
+    fn = defs[-1]
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        body = body[1:]
+    fn = ast.FunctionDef(name="f", args=fn.args, body=body or [ast.Pass()], decorator_list=[], returns=None,
+                         type_comment=None)
+    local = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
+    local |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    fn = _Rename(local).visit(fn)
+    size = sum(1 for _ in ast.walk(ast.Module(body=fn.body, type_ignores=[])))
+    return ast.dump(fn, annotate_fields=False), size

@@ -25,10 +25,6 @@ import base64
 import io
 import json
 import os
-import resource
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,264 +33,8 @@ from typing import Any
 import torch
 
 from .notebooks import CanonicalNotebook, strip_magics
-
-CHILD_SCRIPT = Path(__file__).resolve().with_name("child.py")
-MAX_PIPE_BYTES = 64 * 1024 * 1024  # eventos + resultados de uma tentativa
-STARTUP_TIMEOUT = 180.0
-# módulos importados uma vez pelo servidor de fork (sem gabaritos!)
-PRELOAD = ["numpy", "matplotlib", "matplotlib.pyplot", "course_lib.notebook", "course_lib.plots", "seaborn"]
-
-
-@dataclass
-class Limits:
-    step_timeout: float = 60.0      # célula do aluno ou avaliação de um exercício
-    cell_timeout: float = 120.0     # célula canônica (não é de exercício)
-    memory_mb: int = 2048           # RLIMIT_AS do filho
-    file_mb: int = 64               # RLIMIT_FSIZE do filho (arquivos e stdout)
-    startup_timeout: float = STARTUP_TIMEOUT
-
-    def grace(self, limit: float) -> float:
-        return max(2.0, 0.5 * limit)
-
-
-@dataclass
-class Sandbox:
-    """O que o filho pode ler/escrever (caminhos absolutos) e onde está course_lib."""
-
-    course_lib_dir: str
-    allow_read: list[str]
-    deny: list[str]
-    site_dirs: list[str]
-    mpl_dir: str = ""              # MPLCONFIGDIR comum (cache de fontes feito antes das proteções)
-    landlock_read: list[str] | None = None  # hierarquias legíveis para o Landlock (None = não usar)
-    landlock_list: list[str] = field(default_factory=list)  # pastas só listáveis (nomes, não conteúdo)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"sinal {number}"
-
-
-def describe_exit(returncode: int | None, killed_for_time: bool) -> str:
-    if killed_for_time:
-        return "passou do limite de tempo (processo encerrado pelo corretor)"
-    if returncode is None:
-        return "processo interrompido"
-    if returncode < 0:
-        name = _signal_name(-returncode)
-        extra = {
-            "SIGKILL": " — memória esgotada ou o próprio código matou o processo",
-            "SIGSEGV": " — falha de segmentação",
-            "SIGXFSZ": " — arquivo/saída grande demais",
-            "SIGABRT": " — abortado",
-        }.get(name, "")
-        return f"o processo morreu com {name}{extra}"
-    return f"o processo terminou sozinho (código de saída {returncode}) antes do fim"
-
-
-def child_env(cwd: Path, mpl_dir: str = "") -> dict[str, str]:
-    """Ambiente mínimo do processo do aluno (nada que aponte para o repositório)."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(cwd),
-        "TMPDIR": str(cwd / "tmp"),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": mpl_dir or str(cwd / ".matplotlib"),
-        "CUDA_VISIBLE_DEVICES": "",
-        "PYTHONIOENCODING": "utf-8",
-    }
-    if os.environ.get("LD_LIBRARY_PATH"):
-        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
-    return env
-
-
-class PopenHandle:
-    """Filho criado com subprocess (um interpretador novo por tentativa)."""
-
-    def __init__(self, config_path: Path, cwd: Path, limits: Limits, output: Path, mpl_dir: str = ""):
-        memory = limits.memory_mb * 1024 * 1024
-        fsize = limits.file_mb * 1024 * 1024
-
-        def set_limits() -> None:  # entre fork e exec; o corretor não usa threads
-            for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
-                try:
-                    resource.setrlimit(limit, (value, value))
-                except (ValueError, OSError):  # ex.: RLIMIT_AS no macOS
-                    pass
-
-        with open(output, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", str(CHILD_SCRIPT), str(config_path)],
-                cwd=str(cwd), env=child_env(cwd, mpl_dir), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                preexec_fn=set_limits, start_new_session=True, close_fds=True,
-            )
-        self.pid = self.proc.pid
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
-
-    def kill(self) -> None:
-        _kill_group(self.pid)
-        try:
-            self.proc.kill()
-        except ProcessLookupError:
-            pass
-
-    def wait(self, timeout: float) -> int | None:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-
-def _kill_group(pid: int | None) -> None:
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-class ForkServer:
-    """Processo que importa torch & cia. uma vez e faz fork de um filho por tentativa.
-
-    Corta o custo de ~2-5 s de `import torch` por entrega. Nunca roda código do
-    aluno: só os filhos (que instalam as proteções antes de qualquer célula).
-    """
-
-    def __init__(self, work_root: Path, sandbox: Sandbox, preload: list[str], timeout: float = STARTUP_TIMEOUT):
-        home = work_root / "servidor"
-        (home / "tmp").mkdir(parents=True)
-        (home / ".matplotlib").mkdir()
-        boot = {"course_lib_dir": sandbox.course_lib_dir, "site_dirs": sandbox.site_dirs, "preload": preload}
-        boot_path = work_root / "servidor.json"
-        boot_path.write_text(json.dumps(boot), encoding="utf-8")
-        self._log = open(work_root / "servidor.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(CHILD_SCRIPT), "--servidor", str(boot_path)],
-            cwd=str(home), env=child_env(home, sandbox.mpl_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._log, start_new_session=True, close_fds=True,
-        )
-        self._fd = self.proc.stdout.fileno()
-        os.set_blocking(self._fd, False)
-        self._buffer = b""
-        self._next_id = 0
-        self._pid_of: dict[int, int] = {}
-        self._exit_of: dict[int, int] = {}
-        deadline = time.monotonic() + timeout
-        self.ready = False
-        while time.monotonic() < deadline and not self.ready:
-            if self.proc.poll() is not None:
-                break
-            self.pump(wait=0.1)
-        if not self.ready:
-            self.close()
-            raise RuntimeError("o servidor de fork não iniciou")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def pump(self, wait: float = 0.0) -> None:
-        import select
-
-        if wait:
-            select.select([self._fd], [], [], wait)
-        while True:
-            try:
-                chunk = os.read(self._fd, 1 << 16)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            self._buffer += chunk
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if message.get("ev") == "server_ready":
-                self.ready = True
-            elif "id" in message and "pid" in message:
-                self._pid_of[message["id"]] = message["pid"]
-            elif "pid" in message and "exit" in message:
-                self._exit_of[message["pid"]] = message["exit"]
-
-    def launch(self, config_path: Path) -> "ForkHandle":
-        self._next_id += 1
-        request = (json.dumps({"id": self._next_id, "config": str(config_path)}) + "\n").encode("utf-8")
-        self.proc.stdin.write(request)
-        self.proc.stdin.flush()
-        return ForkHandle(self, self._next_id)
-
-    def close(self) -> None:
-        try:
-            if self.proc.stdin:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _kill_group(self.proc.pid)
-            self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self._log.close()
-
-
-class ForkHandle:
-    def __init__(self, server: ForkServer, request_id: int):
-        self.server = server
-        self.request_id = request_id
-        self._kill_pending = False
-
-    @property
-    def pid(self) -> int | None:
-        return self.server._pid_of.get(self.request_id)
-
-    def poll(self) -> int | None:
-        self.server.pump()
-        pid = self.pid
-        if pid is None:
-            if not self.server.alive():
-                return -int(signal.SIGKILL)
-            return None
-        if self._kill_pending:
-            self._kill_pending = False
-            _kill_group(pid)
-        if pid in self.server._exit_of:
-            return self.server._exit_of[pid]
-        if not self.server.alive():
-            return -int(signal.SIGKILL)
-        return None
-
-    def kill(self) -> None:
-        if self.pid is None:
-            self._kill_pending = True
-        else:
-            _kill_group(self.pid)
-
-    def wait(self, timeout: float) -> int | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            code = self.poll()
-            if code is not None:
-                return code
-            time.sleep(0.02)
-        return None
-
+from .sandbox import (MAX_PIPE_BYTES, PRELOAD, Limits, PopenHandle, Sandbox, child_env, describe_exit, nproc_limit,
+                      LEGIT_CHILDREN, become_subreaper, kill_orphans)
 
 @dataclass
 class Job:
@@ -310,8 +50,11 @@ class Job:
     work_root: Path
     limits: Limits
     sandbox: Sandbox
-    launcher: Any = None                    # ForkServer ou None (um interpretador por tentativa)
+    launcher: Any = None                    # Launcher (servidor de fork) ou None (um interpretador por tentativa)
     max_attempts: int = 0
+    helper_source: str | None = None        # def/class/import das células extras do aluno
+    forbidden: dict[str, dict[str, str]] = field(default_factory=dict)  # exercício -> APIs proibidas
+    landlock_required: bool = True
 
     # estado acumulado entre tentativas
     results: dict[str, Any] = field(default_factory=dict)        # exercício -> dados da avaliação
@@ -320,6 +63,8 @@ class Job:
     blamed: dict[str, tuple[str, str]] = field(default_factory=dict)  # chave do passo -> (status, detalhe)
     skipped_cells: set[int] = field(default_factory=set)
     canonical_problems: list[str] = field(default_factory=list)
+    helper_problem: str | None = None
+    skip_helpers: bool = False
     violations: list[tuple[str | None, str]] = field(default_factory=list)
     attempts: int = 0
     landlock: str = ""
@@ -341,6 +86,9 @@ class Job:
     _killed_for_time: bool = False
     _kill_reason: str | None = None
     _attempt_dir: Path | None = None
+    _cwd: Path | None = None
+    _disk_checked: float = 0.0
+    _started_any: bool = False
 
     def __post_init__(self) -> None:
         if not self.max_attempts:
@@ -361,6 +109,7 @@ class Job:
         pending = set(self.pending())
         steps = []
         by_cell = {ex.cell_index: ex for ex in self.canonical.exercises}
+        helpers_done = not self.helper_source or self.skip_helpers
         for cell in self.canonical.cells:
             if cell.cell_type != "code" or "check" in cell.tags:
                 continue
@@ -372,6 +121,10 @@ class Job:
                 steps.append({"key": f"c:{cell.index}", "kind": "cell", "source": code,
                               "filename": f"<célula {cell.index} do notebook original>"})
                 continue
+            if not helpers_done:
+                helpers_done = True
+                steps.append({"key": "h:0", "kind": "helper_cell", "source": self.helper_source,
+                              "filename": "<definições das suas células extras>"})
             source = self.sources.get(ex.id)
             if source is None or f"x:{ex.id}" in self.blamed:
                 source = cell.source  # versão distribuída (NotImplementedError)
@@ -381,7 +134,8 @@ class Job:
                           "filename": f"<célula do exercício {ex.id}>"})
             if ex.id in pending:
                 steps.append({"key": f"e:{ex.id}", "kind": "evaluate", "exercise": ex.id,
-                              "func_name": self.func_names.get(ex.id) or ex.func_name or ""})
+                              "func_name": self.func_names.get(ex.id) or ex.func_name or "",
+                              "forbidden": self.forbidden.get(ex.id) or {}})
         return steps
 
     # ------------------------------------------------------------------
@@ -416,6 +170,9 @@ class Job:
             "steps": self.build_steps(),
             "landlock": ({"read": self.sandbox.landlock_read, "list": self.sandbox.landlock_list}
                          if self.sandbox.landlock_read is not None else None),
+            "landlock_required": self.landlock_required and self.sandbox.landlock_read is not None,
+            "output_bytes": OUTPUT_BYTES,
+            "nproc": nproc_limit(self.limits.processes),
         }
         config_path = attempt_dir / "tarefa.json"
         config_path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
@@ -423,13 +180,19 @@ class Job:
         self._attempt_dir = attempt_dir
         self._buffer = bytearray()
         self._total_bytes = 0
-        self._ready = self._done = self._killed_for_time = False
+        self._ready = self._done = self._killed_for_time = self._started_any = False
         self._current = self._last_started = self._kill_reason = None
         self._spawned_at = self._step_since = time.monotonic()
+        self._cwd = cwd
+        self._disk_checked = 0.0
         try:
+            self._proc = None
             if self.launcher is not None and self.launcher.alive():
-                self._proc = self.launcher.launch(config_path)
-            else:
+                try:
+                    self._proc = self.launcher.launch(config_path)
+                except RuntimeError:
+                    self._proc = None  # servidor fora do ar: um interpretador novo
+            if self._proc is None:
                 self._proc = PopenHandle(config_path, cwd, self.limits, attempt_dir / "saida.txt", self.sandbox.mpl_dir)
         except BaseException:
             self._close_fds()
@@ -494,11 +257,16 @@ class Job:
         kind = event.get("ev")
         key = event.get("key") if isinstance(event.get("key"), str) else None
         if kind == "ready":
+            if self._ready:
+                return  # só o primeiro (mandado antes de qualquer código do aluno) vale
             self._ready = True
             self._step_since = now
             if isinstance(event.get("landlock"), str):
                 self.landlock = event["landlock"][:200]
+        elif kind == "refused" and not self._started_any:
+            self.fatal = "a caixa de areia não pôde ser aplicada neste processo (" + str(event.get("why"))[:200] + ")"
         elif kind == "start" and key:
+            self._started_any = True
             self._current = self._last_started = key
             self._step_since = now
         elif kind == "end" and key:
@@ -516,6 +284,12 @@ class Job:
         error = event.get("error") if isinstance(event.get("error"), str) else None
         timeout = event.get("timeout") is True
         prefix, _, name = key.partition(":")
+        if prefix == "h":
+            if timeout:
+                self.helper_problem = "as definições das suas células extras passaram do limite de tempo"
+            elif error:
+                self.helper_problem = f"as definições das suas células extras falharam: {error.splitlines()[0][:300]}"
+            return
         if prefix == "c":
             if timeout:
                 self.canonical_problems.append(f"a célula {name} do notebook original passou do tempo")
@@ -555,6 +329,12 @@ class Job:
             if now - self._spawned_at > self.limits.startup_timeout:
                 self._kill("o processo não iniciou a tempo", True)
             return False
+        if now - self._disk_checked > 0.25:
+            self._disk_checked = now
+            used = scratch_usage(self._cwd, self.limits.disk_mb * 2**20)
+            if used is not None:
+                self._kill(f"escreveu demais na pasta temporária ({used}; limite {self.limits.disk_mb} MiB)", False)
+                return False
         current = self._current
         limit = self.limits.cell_timeout if (current or "").startswith("c:") else self.limits.step_timeout
         if now - self._step_since > limit + self.limits.grace(limit):
@@ -585,6 +365,8 @@ class Job:
         self._close_fds()
         self.seconds += time.monotonic() - self._spawned_at
         self._proc = None
+        if self.fatal:
+            return
         if self._done and returncode == 0 and not self._killed_for_time:
             return
         reason = describe_exit(returncode, self._killed_for_time)
@@ -600,6 +382,13 @@ class Job:
             return
         status = "tempo_esgotado" if self._killed_for_time else "erro"
         prefix, _, name = culprit.partition(":")
+        if prefix == "h":
+            if self.skip_helpers:
+                self.fatal = f"o processo falhou de novo nas definições extras ({reason})"
+                return
+            self.skip_helpers = True
+            self.helper_problem = f"as definições das suas células extras derrubaram o processo ({reason}) e foram puladas"
+            return
         if prefix == "c":
             index = int(name) if name.isdigit() else -1
             if index in self.skipped_cells:
@@ -625,6 +414,35 @@ class Job:
         self._close_fds()
 
 
+OUTPUT_BYTES = 16 * 2**20  # saídas de um exercício (todos os casos) que o processo do aluno aceita mandar
+
+
+def scratch_usage(folder: Path | None, limit: int, max_entries: int = 20_000) -> str | None:
+    """None se `folder` usa menos que `limit` bytes (e poucos arquivos); senão, quanto usa (texto)."""
+    if folder is None:
+        return None
+    total, entries, stack = 0, 0, [str(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > max_entries:
+                        return f"mais de {max_entries} arquivos"
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+        if total > limit:
+            return f"{total / 2**20:.0f} MiB"
+    return None
+
+
 def run_jobs(jobs: list[Job], parallel: int, on_finished, poll_interval: float = 0.05) -> None:
     """Agenda as tentativas (até `parallel` filhos ao mesmo tempo) numa thread só."""
     queue = [job for job in jobs if job.needs_run()]
@@ -632,8 +450,13 @@ def run_jobs(jobs: list[Job], parallel: int, on_finished, poll_interval: float =
         if not job.needs_run():
             on_finished(job)
     running: list[Job] = []
+    become_subreaper()
+    last_sweep = 0.0
     try:
         while queue or running:
+            if time.monotonic() - last_sweep > 0.2:
+                last_sweep = time.monotonic()
+                kill_orphans(LEGIT_CHILDREN)
             while queue and len(running) < parallel:
                 job = queue.pop(0)
                 try:
