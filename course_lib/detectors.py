@@ -1,6 +1,6 @@
 """Detectores de cabeças de atenção: para onde cada cabeça olha, em média?
 
-Todos devolvem um placar [n_layers, n_heads] em [0, 1]: a massa média de atenção
+Todos devolvem um escore [n_layers, n_heads] em [0, 1]: a massa média de atenção
 que a cabeça põe na chave "certa", na média do batch e das posições de consulta
 (query) onde essa chave está definida. Posições onde ela não está definida ficam
 de fora — por exemplo a posição 0, onde toda cabeça é obrigada a olhar para si
@@ -131,7 +131,7 @@ def induction_scores(model, tokens_or_cache, seq_len: int, convention: str = "co
 
     Na 2ª cópia (q >= seq_len+1) o token atual apareceu antes na posição q - seq_len;
     uma cabeça de indução olha para o token SEGUINTE a essa ocorrência, a chave
-    q - seq_len + 1 (diagonal com deslocamento -(seq_len-1)). O placar é a atenção
+    q - seq_len + 1 (diagonal com deslocamento -(seq_len-1)). O escore é a atenção
     média nessa chave. Com tokens, confere que eles se repetem com período seq_len;
     com um cache isso não pode ser conferido. Sequências mais longas que 1+2·seq_len
     (mais cópias) também valem. Use seq_len >= 3: com seq_len = 2 a chave de indução
@@ -204,7 +204,7 @@ def detect_pattern(model, tokens, pattern, cache=None) -> torch.Tensor:
     Σ_k atenção[q, k]·pattern[q, k] — com máscara 0/1, a fração da atenção que cai
     nas chaves marcadas —, na média do batch e dessas consultas. Diferença para o
     `detect_head` do TransformerLens (métrica "mul"): lá as linhas sem chave marcada
-    entram na média com placar 0; aqui ficam de fora.
+    entram na média com escore 0; aqui ficam de fora.
     """
     fn = "detect_pattern"
     check_model(model, fn)
@@ -237,9 +237,9 @@ def label_heads(model, tokens=None, threshold: float = 0.5, seq_len: int | None 
     """Dá um rótulo em pt-BR a cada cabeça: {"L.H": rótulo}.
 
     Rótulos: "indução", "token anterior", "primeiro token (BOS)", "token atual" ou
-    "sem tipo claro". Cada cabeça recebe o tipo de maior placar, se ele for >= threshold
+    "sem tipo claro". Cada cabeça recebe o tipo de maior escore, se ele for >= threshold
     (empates na ordem acima). Sem `tokens`, usa `make_repeated_batch(model)` (8
-    sequências repetidas aleatórias, semente 0). Com tokens, o placar de indução só
+    sequências repetidas aleatórias, semente 0). Com tokens, o escore de indução só
     entra se `seq_len` for dado ou se os tokens forem [BOS, x, x] (duas cópias).
     """
     fn = "label_heads"

@@ -267,7 +267,7 @@ def plot_per_position_loss(loss, seq_len: int | None = None, str_tokens=None, ti
     return _finish(fig)
 
 
-_METRIC_NAMES = {"loss": "perda (nats)", "induction_score": "pontuação de indução", "accuracy": "acurácia"}
+_METRIC_NAMES = {"loss": "perda (nats)", "induction_score": "escore de indução", "accuracy": "acurácia"}
 
 
 def _history_to_dict(history) -> dict:
@@ -339,7 +339,7 @@ def plot_loss_curve(history, second_metric: str | None = None, loss_key: str = "
 
 
 # ============================================================================ tabelas de cabeças
-def plot_head_scores(scores, title: str | None = None, fmt: str = ".2f", colorbar_label: str = "pontuação",
+def plot_head_scores(scores, title: str | None = None, fmt: str = ".2f", colorbar_label: str = "escore",
                      annotate: bool = True):
     """Heatmap [layers, heads] com o valor em cada célula (detectores, ablações...).
 
@@ -402,7 +402,7 @@ def plot_composition_scores(scores, kind: str = "K", layers: tuple[int, int] | N
     ax.set_xlabel(f"cabeça posterior (lê via {kind})")
     ax.set_ylabel("cabeça anterior (escreve)")
     ax.set_title(title or f"Composição-{kind}")
-    fig.colorbar(im, ax=ax, label="pontuação de composição")
+    fig.colorbar(im, ax=ax, label="escore de composição")
     fig.tight_layout()
     return _finish(fig)
 

@@ -34,7 +34,7 @@ LM_ICL_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=64, normal
                   act_fn="gelu", init_std=0.02, seed=0)
 LM_ICL_TRAIN = dict(n_steps=2000, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=0)
 LM_ICL_DATA = dict(p_sentence=0.4, p_subject=0.2, p_continue=0.9)  # PtPassages(**LM_ICL_DATA)
-ICL_EARLY, ICL_LATE = 6, 63  # placar de aprendizado em contexto: perda no token 63 menos no token 6
+ICL_EARLY, ICL_LATE = 6, 63  # escore de aprendizado em contexto: perda no token 63 menos no token 6
 
 EVAL_SEED = 12345  # dados de avaliação: sementes que o treino nunca usa
 
@@ -220,7 +220,7 @@ def lm_icl_metrics(model: HookedTransformer, n_eval: int = 2048, n_optimal: int 
     """Métricas do `lm_icl` guardadas no .json, cada uma com o seu controle.
 
     - cabeças: escore de indução (e de token anterior) em [BOS, x, x] com x sorteado do vocabulário;
-    - placar de aprendizado em contexto (ICL) nas passagens nunca vistas, contra o mesmo placar
+    - escore de aprendizado em contexto (ICL) nas passagens nunca vistas, contra o mesmo escore
       em passagens sem repetição, o do `lm` (que nunca viu repetições, nos 32 primeiros tokens,
       o contexto dele) e o do preditor ótimo (probabilidade exata);
     - perda na 2ª ocorrência de trechos repetidos contra a 1ª.

@@ -1,4 +1,4 @@
-"""Detectores de cabeças em modelos montados à mão, com placares conhecidos de antemão."""
+"""Detectores de cabeças em modelos montados à mão, com escores conhecidos de antemão."""
 import pytest
 import torch
 
