@@ -1,6 +1,5 @@
 """Testes de course_lib.plots: renderiza com Agg, confere rótulos (pt-BR), erros e tempo."""
 import io
-import time
 
 import matplotlib
 
