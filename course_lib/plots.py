@@ -593,6 +593,7 @@ def plot_patching(values, row_labels, col_labels, title: str | None = None, xlab
     ax.set_title(title or "Patching de ativações")
     fig.colorbar(im, ax=ax, label=colorbar_label, shrink=0.9)
     fig.tight_layout()
+    return _finish(fig)
 
 
 # ============================================================================ composição contra o acaso
