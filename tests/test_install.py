@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
+import http.client
 import zipfile
 from pathlib import Path
 
@@ -106,10 +106,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, token: str):
-    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.loads(r.read())
+def _get(port: int, path: str, token: str):
+    """GET no servidor local (127.0.0.1): o teste não sai da máquina."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"token {token}"})
+        response = conn.getresponse()
+        if response.status != 200:
+            raise OSError(f"HTTP {response.status} em {path}")
+        return json.loads(response.read())
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
@@ -122,11 +129,10 @@ def test_server_serves_the_repository_root(app, tmp_path):
     proc = subprocess.Popen([sys.executable] + args, cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        base = f"http://127.0.0.1:{port}"
         exercise = None
         for _ in range(120):
             try:
-                exercise = _get(f"{base}/api/contents/exercises/00_boas_vindas.ipynb?content=0", token)
+                exercise = _get(port, "/api/contents/exercises/00_boas_vindas.ipynb?content=0", token)
                 break
             except OSError:
                 if proc.poll() is not None:
@@ -136,8 +142,8 @@ def test_server_serves_the_repository_root(app, tmp_path):
             exercise = None
         assert exercise is not None, proc.stdout.read() if proc.poll() is not None else "servidor não respondeu"
         assert exercise["type"] == "notebook"
-        assert _get(f"{base}/api/contents/solutions?content=1", token)["type"] == "directory"
-        lesson_url = _get(f"{base}/api/contents/{curso.FIRST_NOTEBOOK}?content=0", token)
+        assert _get(port, "/api/contents/solutions?content=1", token)["type"] == "directory"
+        lesson_url = _get(port, f"/api/contents/{curso.FIRST_NOTEBOOK}?content=0", token)
         assert lesson_url["path"] == curso.FIRST_NOTEBOOK
         assert curso.FIRST_NOTEBOOK in [a for a in args if a.startswith("--ServerApp.default_url=")][0]
     finally:
