@@ -110,9 +110,8 @@ def logit_lens(model, resid_stack: torch.Tensor) -> torch.Tensor:
     resid_stack: [..., d_model] (ex.: [ponto, batch, pos, d_model]). Devolve [..., d_vocab].
     """
     # BEGIN SOLUCAO
-    ln = model.ln_final
-    with torch.no_grad():
-        return apply_final_ln(resid_stack, ln.w, ln.b, ln.eps) @ model.W_U + model.b_U
+    normalized = apply_final_ln(resid_stack, model.ln_final.w, model.ln_final.b, model.ln_final.eps)
+    return normalized.detach() @ model.W_U.detach() + model.b_U.detach()
     # END SOLUCAO
 
 

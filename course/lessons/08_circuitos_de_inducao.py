@@ -673,13 +673,12 @@ print(f"offset = b_U[alvo] (média no lote): {offset_by_hand:.3f} ✅")
 plots.plot_attribution(values, comp_labels, title=f"Contribuição direta ao logit correto (posição {POS})")
 
 # %% [markdown]
-# A mesma conta feita à mão para a cabeça de indução: $z^{\text{ind}}\, W^{\text{ind}}_O\, W_U[:, t]$.
+# Para a cabeça de indução, a barra é $z^{\text{ind}}\, W^{\text{ind}}_O\, W_U[:, t]$: a saída da
+# cabeça projetada na coluna de $W_U$ do token certo. Escrever essa conta é o exercício
+# `08.head_logit_attribution`; aqui lemos o valor que o `course_lib` calcula.
 
 # %%
-z_ind = cache["z", IND[0]][:, POS, IND[1]]  # [batch, d_head]
-direction = model.W_U.detach()[:, tokens[:, POS + 1]].T  # [batch, d_model]: coluna de W_U de cada alvo
-by_hand = ((z_ind @ model.W_O[IND].detach()) * direction).sum(-1).mean()
-print(f"{head_name(IND)} à mão: {by_hand:.3f} | pelo course_lib: {values[comp_labels.index(head_name(IND))]:.3f}")
+print(f"{head_name(IND)} (indução), contribuição direta: {values[comp_labels.index(head_name(IND))]:.3f}")
 prev_direct = values[comp_labels.index(head_name(PREV))]
 print(f"{head_name(PREV)} (token anterior), contribuição direta: {prev_direct:.3f}")
 
