@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checks import core
+from .child import _become_subreaper, kill_orphans  # o mesmo código do servidor de fork
 from .notebooks import COURSE_LIB_DIR, REPO_ROOT
 
 CHILD_SCRIPT = Path(__file__).resolve().with_name("child.py")
@@ -155,41 +156,6 @@ LEGIT_CHILDREN: set[int] = set()  # filhos deste corretor (servidores de fork, i
 def become_subreaper() -> bool:
     """Netos órfãos viram filhos deste processo (Linux), para serem mortos por `kill_orphans`."""
     return _become_subreaper()
-
-
-def _become_subreaper() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        return False
-
-
-def kill_orphans(legit: set[int]) -> int:
-    """Mata (SIGKILL) os filhos deste processo que não estão em `legit`; devolve quantos."""
-    me, killed = str(os.getpid()), 0
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return 0
-    for name in names:
-        if not name.isdigit() or int(name) in legit:
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 1 and fields[1].decode() == me:
-            try:
-                os.kill(int(name), signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-    return killed
 
 
 
