@@ -43,7 +43,9 @@ __all__ = [
     "compare_tensors",
     "compare_values",
     "evaluate",
+    "export_visible",
     "get_exercise",
+    "load_released",
     "materialize",
     "register",
     "register_model_resolver",
@@ -487,16 +489,51 @@ class Exercise:
     forbidden: dict[str, str] = field(default_factory=dict)
     # O enunciado pede um tensor novo: modificar a entrada no lugar reprova o caso.
     forbid_inplace: bool = False
+    # Edição do aluno (tools/build_release.py): sem gabarito nem gerador de casos; os
+    # casos visíveis, as saídas esperadas e as saídas dos erros conhecidos vêm prontos,
+    # como dados (veja `export_visible` e `load_released`).
+    released: dict | None = None
 
     def cases(self) -> list[Case]:
         """Casos visíveis (sempre os mesmos)."""
+        if self.released is not None:
+            return list(self.released["cases"])
         gen = torch.Generator().manual_seed(_seed_from(f"{self.id}:visivel"))
         return self._validated(self.make_cases(gen))
 
     def hidden_cases(self, seed: int) -> list[Case]:
         """Casos ocultos para o corretor: mesma estrutura, outros dados aleatórios."""
+        if self.released is not None:
+            raise LookupError(
+                f"{self.id}: a edição do aluno não tem casos ocultos; o corretor em lote roda do "
+                "repositório completo (a edição do instrutor)"
+            )
         gen = torch.Generator().manual_seed(_seed_from(f"{self.id}:oculto:{seed}"))
         return self._validated((self.make_hidden_cases or self.make_cases)(gen))
+
+    def _released_index(self, case: Case) -> int:
+        for i, known in enumerate(self.released["cases"]):
+            if known is case:
+                return i
+        raise LookupError(f"{self.id}: a edição do aluno só conhece os casos visíveis ({case.description!r} não é um deles)")
+
+    def mistake_outputs(self, case: Case):
+        """Gera (nome, saída em dados simples) de cada erro conhecido que roda sem erro em `case`."""
+        if self.released is not None:
+            for m in self.released["mistakes"][self._released_index(case)]:
+                yield m["name"], m["output"]
+            return
+        for mistake_name, wrong_fn in self.known_mistakes:
+            wrong = capture_call(wrong_fn, case)
+            if "error" not in wrong:
+                yield mistake_name, wrong["output"]
+
+    @property
+    def origin(self) -> str:
+        """Módulo que definiu o exercício."""
+        if self.released is not None:
+            return self.released["module"]
+        return getattr(self.reference, "__module__", "") or ""
 
     def _validated(self, cases: list[Case]) -> list[Case]:
         if not cases or not all(isinstance(c, Case) for c in cases):
@@ -505,6 +542,8 @@ class Exercise:
 
     def expected(self, case: Case) -> Any:
         """Saída do gabarito para `case`, em dados simples."""
+        if self.released is not None:
+            return self.released["expected"][self._released_index(case)]
         args, kwargs = materialize(case.args), materialize(case.kwargs)
         try:
             return to_plain(self.reference(*args, **kwargs))
@@ -526,13 +565,61 @@ def register(exercise: Exercise) -> Exercise:
     if not (len(prefix) == 2 and prefix.isdigit() and rest):
         raise ValueError(f"id de exercício inválido: {exercise.id!r} (use 'NN.nome', ex.: '01.softmax')")
     old = _REGISTRY.get(exercise.id)
-    if old is not None and old.reference.__module__ != exercise.reference.__module__:
+    if old is not None and old.origin != exercise.origin:
         raise ValueError(
-            f"exercício {exercise.id} já registrado por {old.reference.__module__}; "
-            f"não pode ser registrado de novo por {exercise.reference.__module__}"
+            f"exercício {exercise.id} já registrado por {old.origin}; "
+            f"não pode ser registrado de novo por {exercise.origin}"
         )
     _REGISTRY[exercise.id] = exercise
     return exercise
+
+
+# ---------------------------------------------------------------------------
+# Edição do aluno: casos visíveis, saídas esperadas e erros conhecidos como dados
+# ---------------------------------------------------------------------------
+
+RELEASE_FORMAT = 1
+# Campos de Exercise que são só dados e viajam iguais para a edição do aluno.
+_DATA_FIELDS = ("id", "func_name", "points", "output_names", "atol", "rtol", "forbidden", "forbid_inplace")
+
+
+def export_visible(exercise: Exercise) -> dict:
+    """Tudo o que `check()` precisa, em dados simples (sem gabarito nem gerador de casos).
+
+    Roda o gabarito e cada erro conhecido nos casos visíveis. Quem usa: tools/build_release.py.
+    A comparação (`compare`) é código e não entra aqui: o build copia a fonte dela.
+    """
+    cases = exercise.cases()
+    data = {name: getattr(exercise, name) for name in _DATA_FIELDS}
+    data["output_names"] = _encode(exercise.output_names)
+    data["module"] = exercise.origin
+    data["cases"] = [case.to_dict() for case in cases]
+    data["expected"] = [exercise.expected(case) for case in cases]
+    data["mistakes"] = [[{"name": n, "output": out} for n, out in exercise.mistake_outputs(case)] for case in cases]
+    return data
+
+
+def load_released(module_name: str, compares: dict[str, Callable[[Any, Any], str | None]] | None = None) -> list[Exercise]:
+    """Registra os exercícios de um módulo da edição do aluno a partir do `.pt` ao lado dele."""
+    module = sys.modules[module_name]
+    path = Path(module.__file__).with_suffix(".pt")
+    bundle = torch.load(path, weights_only=True)
+    if bundle.get("format") != RELEASE_FORMAT:
+        raise RuntimeError(f"{path}: formato {bundle.get('format')!r}; esperado {RELEASE_FORMAT} (refaça a edição do aluno)")
+    compares = compares or {}
+    registered = []
+    for data in bundle["exercises"]:
+        released = {
+            "module": module_name,
+            "cases": [Case.from_dict(c) for c in data["cases"]],
+            "expected": data["expected"],
+            "mistakes": data["mistakes"],
+        }
+        fields = {name: data[name] for name in _DATA_FIELDS}
+        fields["output_names"] = _decode(data["output_names"])
+        registered.append(register(Exercise(reference=None, make_cases=None, compare=compares.get(data["id"]),
+                                            released=released, **fields)))
+    return registered
 
 
 def unregister(exercise_id: str) -> None:
@@ -771,11 +858,8 @@ def evaluate(exercise: Exercise, case: Case, captured: dict, index: int = 0, exp
     if problem is None:
         return CaseResult(index, case.description, True, None, None, notes)
     mistake = None
-    for mistake_name, wrong_fn in exercise.known_mistakes:
-        wrong = capture_call(wrong_fn, case)
-        if "error" in wrong:
-            continue
-        if exercise.compare_outputs(wrong["output"], got) is None and exercise.compare_outputs(expected, wrong["output"]) is not None:
+    for mistake_name, wrong_output in exercise.mistake_outputs(case):
+        if exercise.compare_outputs(wrong_output, got) is None and exercise.compare_outputs(expected, wrong_output) is not None:
             mistake = mistake_name
             break
     return CaseResult(index, case.description, False, problem, mistake, notes)

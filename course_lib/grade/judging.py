@@ -90,13 +90,16 @@ class Answers:
             return None
         try:
             exercise = core.get_exercise(exercise_id)
-            cases = {"visible": exercise.cases(), "hidden": exercise.hidden_cases(self.seed)}
+            visible = exercise.cases()
+            # edição do aluno (sem casos ocultos): a autoconferência usa os visíveis
+            hidden = visible if exercise.released is not None else exercise.hidden_cases(self.seed)
+            cases = {"visible": visible, "hidden": hidden}
         except Exception as exc:  # noqa: BLE001 - problema de configuração do curso
             self.problems[exercise_id] = f"exercício sem verificação utilizável em course_lib/checks ({exc})"
             return None
         self.exercises[exercise_id] = exercise
         self.cases[exercise_id] = cases
-        if _same_cases(cases["visible"], cases["hidden"]):
+        if exercise.released is None and _same_cases(cases["visible"], cases["hidden"]):
             self.log(f"⚠️  {exercise_id}: os casos ocultos são iguais aos visíveis (make_cases não usa o gerador); "
                      "respostas decoradas passariam")
         return exercise
