@@ -148,7 +148,7 @@ class References:
             try:
                 norm = normalized_function(textwrap.dedent(inspect.getsource(exercise.reference)))
                 if norm:
-                    found.append(("ao gabarito de course_lib/checks", norm[0]))
+                    found.append(("o gabarito de course_lib/checks", norm[0]))
             except (OSError, TypeError):
                 pass
         for folder in dict.fromkeys(self.solution_dirs):
@@ -162,7 +162,7 @@ class References:
                     source = "".join(cell["source"]) if isinstance(cell.get("source"), list) else cell.get("source", "")
                     norm = normalized_function(source, func_name)
                     if norm:
-                        found.append(("à solução em solutions/", norm[0]))
+                        found.append((f"solutions/{notebook}.ipynb", norm[0]))
             break
         self._cache[exercise_id] = found
         return found

@@ -307,7 +307,7 @@ def judge_job(job: Job, answers: Answers, ctx: Context, seed: int | None = None,
         reasons += ctx.global_flags + ctx.static.get(ex.id, [])
         copy = ctx.copies.get(ex.id)
         if copy and copy[1]:
-            reasons.append(f"a célula é igual ({copy[0]}) a menos de nomes, comentários e docstrings")
+            reasons.append(f"igual à solução ({copy[0]}) a menos de nomes, comentários e docstrings")
         if global_violations:
             notes.append("acesso bloqueado fora das células do aluno: " + "; ".join(dict.fromkeys(global_violations)))
         if job.canonical_problems:
@@ -317,7 +317,7 @@ def judge_job(job: Job, answers: Answers, ctx: Context, seed: int | None = None,
             status, points = "suspeito", 0
         review = list(ctx.review.get(ex.id, []))
         if copy and not copy[1]:
-            review.append(f"igual {copy[0]} (função curta: a nota não muda)")
+            review.append(f"igual à solução ({copy[0]}; função curta: a nota não muda)")
         rows.append(Row(job.rel, canonical.name, ex.id, points, ex.points, status, detail,
                         auto_status=auto_status, auto_points=auto_points, passed=verdict.passed, total=verdict.total,
                         flags=reasons, notes=notes, review=review, student=ctx.student, seed=seed))
