@@ -280,7 +280,7 @@ def grade(args: argparse.Namespace) -> int:
 
     def finish(rel: str, rows: list[Row], seconds: float) -> None:
         if manual:
-            reports.apply_manual(rows, manual)
+            reports.apply_manual(rows, manual, roster)
         rows_by_sub[rel] = rows
         if partial is not None:
             partial.add(rows)

@@ -299,12 +299,17 @@ def read_manual(path: Path) -> dict[tuple[str, str], tuple[float, str]]:
     return out
 
 
-def apply_manual(rows: list[Row], manual: dict[tuple[str, str], tuple[float, str]]) -> int:
+def apply_manual(rows: list[Row], manual: dict[tuple[str, str], tuple[float, str]], roster: Roster | None = None) -> int:
+    """Aplica as notas manuais; o aluno vale pelo nome do caminho ou pelo id da lista da turma."""
+    by_key = {(_key(student), exercise): value for (student, exercise), value in manual.items()}
     applied = 0
     for r in rows:
-        key = (r.student, r.exercise)
-        if key in manual:
-            points, comment = manual[key]
+        names = {_key(r.student)}
+        if roster is not None and roster.match(r.student):
+            names.add(_key(roster.match(r.student)))
+        hits = [by_key[(n, r.exercise)] for n in sorted(names) if (n, r.exercise) in by_key]
+        if hits:
+            points, comment = hits[0]
             r.manual = fmt(points)
             r.points = max(0.0, min(points, r.max_points))
             r.notes.append("nota manual do instrutor" + (f": {comment}" if comment else ""))
@@ -352,7 +357,7 @@ def write_gradebook(rows: list[Row], path: Path, style: CsvStyle, notebooks: lis
         situation = []
         if not mine:
             situation.append("não entregou")
-        if any(r.status in ("suspeito", "invalido") for r in mine):
+        if any(r.status in ("suspeito", "invalido") and not r.manual for r in mine):  # nota manual = revisado
             situation.append("revisar")
         if student in outside:
             situation.append("fora da lista da turma")
