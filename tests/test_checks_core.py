@@ -430,3 +430,19 @@ def test_when_solved_swallows_only_stub_errors(capsys):
     with pytest.raises(ValueError):
         with when_solved():
             raise ValueError("erro do aluno")
+
+
+def test_custom_compare_that_breaks_on_an_unexpected_output_does_not_crash_the_check():
+    """Uma comparação sob medida que não previu a saída (ex.: tuple(None)) vira mensagem, não exceção."""
+    def fragile(expected, got):
+        return None if tuple(got) == tuple(expected) else "respostas diferentes"
+
+    exercise = Exercise(id="97.fragile", func_name="f", reference=lambda x: (1, 2),
+                        make_cases=lambda gen: [Case((0,), description="um caso")], compare=fragile,
+                        known_mistakes=[("trocou a ordem", lambda x: (2, 1))])
+    (case,) = exercise.cases()
+    result = evaluate(exercise, case, capture_call(lambda x: None, case))
+    assert not result.passed and result.mistake is None
+    assert "não foi possível comparar" in result.message and "NoneType" in result.message
+    wrong = evaluate(exercise, case, capture_call(lambda x: (2, 1), case))
+    assert wrong.mistake == "trocou a ordem"

@@ -854,12 +854,20 @@ def evaluate(exercise: Exercise, case: Case, captured: dict, index: int = 0, exp
     got = captured["output"]
     if expected is _MISSING:
         expected = exercise.expected(case)
-    problem = exercise.compare_outputs(expected, got)
+    try:
+        problem = exercise.compare_outputs(expected, got)
+    except Exception as exc:  # uma comparação sob medida que não previu esta saída: nunca derrubar o verificador
+        problem = f"saída: não foi possível comparar (obtido {_describe_type(got)}; {type(exc).__name__}: {exc})"
     if problem is None:
         return CaseResult(index, case.description, True, None, None, notes)
     mistake = None
     for mistake_name, wrong_output in exercise.mistake_outputs(case):
-        if exercise.compare_outputs(wrong_output, got) is None and exercise.compare_outputs(expected, wrong_output) is not None:
+        try:
+            same = exercise.compare_outputs(wrong_output, got) is None
+            same = same and exercise.compare_outputs(expected, wrong_output) is not None
+        except Exception:  # a saída do aluno não se parece com a do erro conhecido
+            same = False
+        if same:
             mistake = mistake_name
             break
     return CaseResult(index, case.description, False, problem, mistake, notes)
