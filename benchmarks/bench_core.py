@@ -109,7 +109,7 @@ def _grad_aware(fns: dict, no_grad: set) -> dict:
 
 
 def time_to_induction(seeds=(0, 1, 2, 3, 4)) -> list[float]:
-    """O treino ao vivo da lição 07: n_ctx 32, avaliação com n = 15, para ao passar de 0,9."""
+    """O treino ao vivo da lição 08: n_ctx 32, avaliação com n = 15, para ao passar de 0,9."""
     from course_lib.recipes import train_induction
 
     times = []

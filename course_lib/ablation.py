@@ -132,7 +132,7 @@ def head_ablation_table(model, tokens, mode: str = "zero", loss_positions=None) 
     - uma lista de posições p (negativas valem) da perda por token
       (`lm_cross_entropy_loss(..., per_token=True)`, que tem pos - 1 colunas): a média só
       nelas. Ex.: em `[BOS, x_1..x_n, x_1..x_n]`, `range(n + 1, 2 * n)` é a perda na 2ª cópia
-      (as previsões de x_2..x_n repetidos), a medida do ARENA e do notebook 08.
+      (as previsões de x_2..x_n repetidos), a medida do ARENA e do notebook 09.
 
     As duas medidas respondem perguntas diferentes: no modelo de indução a cabeça 0.0 custa
     muito mais na 2ª cópia (onde a indução atua) do que na média de todas as posições.

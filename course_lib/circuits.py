@@ -414,7 +414,7 @@ def composition_scores(model, kind: str = "Q") -> torch.Tensor:
     return torch.where(earlier, scores, torch.zeros_like(scores))
 
 
-# ============================================================================ medidas de circuitos (notebook 08)
+# ============================================================================ medidas de circuitos (notebook 09)
 def top1_diagonal_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     """Fração das linhas de `matrix` [..., n, n] cujo máximo está na diagonal: [...].
 

@@ -73,7 +73,7 @@ def train_induction(n_steps: int | None = None, stop_at: float | None = None, pr
                     cfg_overrides: dict | None = None, eval_every: int = 25, eval_seq_len: int = 20):
     """Treina o modelo de indução; com `stop_at`, para quando o escore de indução passa dele.
 
-    A lição 07 treina ao vivo a versão com `cfg_overrides={"n_ctx": 32}` e `eval_seq_len=15`.
+    A lição 08 treina ao vivo a versão com `cfg_overrides={"n_ctx": 32}` e `eval_seq_len=15`.
     """
     model = make_induction_model(cfg_overrides)
     args = {**INDUCTION_TRAIN, **({"n_steps": n_steps} if n_steps else {})}
@@ -315,7 +315,7 @@ def main(argv=None):
     parser.add_argument("name", choices=["induction", "lm", "lm_tied", "lm_untied", "lm_icl", "all", "induction_curves"])
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.name == "induction_curves":  # curvas da lição 07 (não é um checkpoint)
+    if args.name == "induction_curves":  # curvas da lição 08 (não é um checkpoint)
         print(build_induction_curves(progress=False))
         return
     names = ["induction", "lm", "lm_tied", "lm_untied", "lm_icl"] if args.name == "all" else [args.name]
@@ -324,8 +324,8 @@ def main(argv=None):
 
 
 
-# ------------------------------------------------------------------ curvas da mudança de fase (lição 07)
-LIVE_CFG_OVERRIDES = {"n_ctx": 32}  # o treino ao vivo da lição 07: contexto de 32, taxa constante
+# ------------------------------------------------------------------ curvas da mudança de fase (lição 08)
+LIVE_CFG_OVERRIDES = {"n_ctx": 32}  # o treino ao vivo da lição 08: contexto de 32, taxa constante
 LIVE_EVAL = dict(batch=32, seq_len=15, seed=EVAL_SEED)
 CURVES_RUN = dict(seeds=(0, 1, 2), n_layers=(2, 1), n_steps=1500, eval_every=5)
 CURVES_PATH = "induction_curves.json"
@@ -348,7 +348,7 @@ def live_evaluate(model: HookedTransformer) -> dict:
 
 def train_live(n_layers: int, n_steps: int, seed: int = 0, eval_every: int = 10, stop_fn=None,
                progress: bool = False, desc: str | None = None):
-    """O treino ao vivo da lição 07: receita de `induction` com n_ctx 32 e taxa constante."""
+    """O treino ao vivo da lição 08: receita de `induction` com n_ctx 32 e taxa constante."""
     cfg = Config(**{**INDUCTION_CFG, **LIVE_CFG_OVERRIDES, "n_layers": n_layers, "seed": seed})
     model = HookedTransformer(cfg)
     history = train(model, lambda g: induction_training_batch(INDUCTION_TRAIN["batch_size"], cfg.n_ctx, cfg.d_vocab, g),

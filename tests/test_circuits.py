@@ -237,7 +237,7 @@ def test_factored_results_match_transformer_lens(name):
     assert (ours[:, None] - theirs[None, :]).abs().min(0).values.max() < 1e-5
 
 
-# ============================================================================ medidas do notebook 08
+# ============================================================================ medidas do notebook 09
 def test_top1_diagonal_accuracy_counts_rows():
     from course_lib.circuits import top1_diagonal_accuracy
 

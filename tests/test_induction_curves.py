@@ -1,4 +1,4 @@
-"""Lição 07: o arquivo de curvas da mudança de fase e as medidas que a lição imprime dele."""
+"""Lição 08: o arquivo de curvas da mudança de fase e as medidas que a lição imprime dele."""
 import json
 import math
 

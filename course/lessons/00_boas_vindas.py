@@ -384,11 +384,11 @@ for start in ["o menino", "as meninas que", "uma gata"]:
 # | 01 | Softmax e a cabeça do modelo de linguagem | Como o vetor final vira uma distribuição sobre o vocabulário, e como se mede a perda e se gera texto com ela? |
 # | 02 | Pesos amarrados | O que muda quando a entrada e a saída usam a mesma matriz? |
 # | 03 | Lente de logits | O que cada camada "já acha" que vem a seguir? |
-# | 04 | Vendo ativações | Como visualizar atenção, direções principais (PCA) e neurônios? |
-# | 05 | Cabeças de atenção movem informação | Como uma cabeça leva informação de uma posição para outra, e quais cabeças importam? |
-# | 06 | Tipos de cabeças | Que cabeças olham o token anterior, o atual ou o primeiro? |
-# | 07 | Cabeças de indução | Como o modelo continua um padrão que já viu no texto? |
-# | 08 | Circuitos de indução | Como duas camadas de atenção se compõem para fazer isso? |
+# | 05 | Vendo ativações | Como visualizar atenção, direções principais (PCA) e neurônios? |
+# | 06 | Cabeças de atenção movem informação | Como uma cabeça leva informação de uma posição para outra, e quais cabeças importam? |
+# | 07 | Tipos de cabeças | Que cabeças olham o token anterior, o atual ou o primeiro? |
+# | 08 | Cabeças de indução | Como o modelo continua um padrão que já viu no texto? |
+# | 09 | Circuitos de indução | Como duas camadas de atenção se compõem para fazer isso? |
 #
 # O tempo estimado de cada notebook e os pré-requisitos estão no mapa do curso,
 # no README do repositório. Cada notebook abre com "O que você vai aprender", o

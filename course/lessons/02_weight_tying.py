@@ -524,7 +524,7 @@ print(f"piso (a entropia da própria tabela de bigramas): {entropy:.2f}")
 # nats, a simetria de $W_E W_E^\top$), e o não amarrado já está a meio caminho (5,07).
 # Depois do bloco 0 os dois chegam perto do que têm no fim. Isto é compatível com "o bloco
 # 0 escreve o bigrama no modelo amarrado", mas não separa atenção de MLP nem prova causa:
-# para isso faltaria uma intervenção específica, como a das lições 05 e 08.
+# para isso faltaria uma intervenção específica, como a das lições 06 e 09.
 #
 # Um detalhe: entre o fluxo residual e $W_U$ há a LayerNorm final, que centra e reescala o
 # vetor (e multiplica por um peso por dimensão). Ela faz parte do caminho direto de

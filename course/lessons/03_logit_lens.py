@@ -398,7 +398,7 @@ for p_, (part_labels, attrs, pushed, error, model_diff) in tables.items():
 # 1 só trabalha quando o sujeito está longe. É o que a lente da seção 5 sugeria ("a camada
 # 1 corrige o número"), agora com a parcela de cada componente. Ainda não é uma prova
 # causal: uma parcela grande pode ser compensada por outra, e só uma intervenção (ablação,
-# patching; lições 05 e 08) diz o que acontece sem ela.
+# patching; lições 06 e 09) diz o que acontece sem ela.
 
 # %% [markdown]
 # ## Resumo
