@@ -69,7 +69,12 @@ def turma(tmp_path_factory):
         "aluno;exercicio;pontos;comentario\nbruno.lima;99.softmax;1,5;revisado à mão\n"
         "Carla Dias;99.add;1;conversamos: o check redefinido era um teste dela\n", encoding="utf-8")
     second = run_grader(submissions, out, *common, "--excel", "--credito-parcial")
-    return {"first": first, "second": second, "out": out, "work": work, **snapshot}
+    after_second = {"report": _read(out, ";", "utf-8-sig") if second.returncode == 0 else []}
+    # recorrigir só a pasta de bruno, mesclando com o relatório que já existe
+    bruno = submissions / MOODLE.format(name="Bruno Lima", id="1002")
+    third = run_grader(bruno, out, *common, "--excel", "--credito-parcial", "--base", str(submissions), "--mesclar")
+    return {"first": first, "second": second, "third": third, "after_second": after_second, "out": out,
+            "work": work, **snapshot}
 
 
 def _gradebook_by_student(rows):
@@ -158,7 +163,7 @@ def test_excel_option_writes_semicolons_bom_and_decimal_comma(turma):
 
 
 def test_manual_scores_survive_regrading(turma):
-    rows = {(r["student"], r["exercise"]): r for r in _read(turma["out"], ";", "utf-8-sig")}
+    rows = {(r["student"], r["exercise"]): r for r in turma["after_second"]["report"]}
     bruno = rows[("Bruno Lima", "99.softmax")]
     assert bruno["points"] == "1,5" and "nota manual do instrutor: revisado à mão" in bruno["detail"]
     assert bruno["auto_status"] == "errado"  # o resultado automático continua à vista
@@ -169,10 +174,10 @@ def test_manual_scores_survive_regrading(turma):
 
 
 def test_partial_credit_option_gives_points_times_cases(turma):
-    rows = {(r["student"], r["exercise"]): r for r in _read(turma["out"], ";", "utf-8-sig")}
+    rows = {(r["student"], r["exercise"]): r for r in turma["after_second"]["report"]}
     edu = rows[("Edu Reis", "99.softmax")]
     assert edu["status"] == "erro" and edu["points"] == "0"  # nenhum caso certo: nada a creditar
-    (dup,) = [r for r in _read(turma["out"], ";", "utf-8-sig") if r["submission"].endswith("99_toy (1).ipynb") and r["exercise"] == "99.softmax"]
+    (dup,) = [r for r in turma["after_second"]["report"] if r["submission"].endswith("99_toy (1).ipynb") and r["exercise"] == "99.softmax"]
     passed, n = int(dup["hidden_passed"]), int(dup["hidden_total"])
     assert dup["status"] == "errado" and 0 < passed < n
     assert float(dup["points"].replace(",", ".")) == pytest.approx(2 * passed / n, abs=0.01)  # pontos × casos certos
@@ -190,3 +195,17 @@ def test_partial_credit_option_gives_points_times_cases(turma):
 ])
 def test_layout_presets(path, layout, expected):
     assert student_of(path, layout) == expected
+
+
+def test_regrading_one_student_folder_merges_by_the_same_submission_key(turma):
+    assert turma["third"].returncode == 0, turma["third"].stderr[-3000:]
+    before = {(r["submission"], r["exercise"]) for r in turma["after_second"]["report"]}
+    rows = _read(turma["out"], ";", "utf-8-sig")
+    assert {(r["submission"], r["exercise"]) for r in rows} == before  # mesmas chaves: nada duplicado, nada perdido
+    by = {(r["submission"].split("/")[0], r["exercise"]): r for r in rows if "(1)" not in r["submission"]}
+    assert by[(MOODLE.format(name="Bruno Lima", id="1002"), "99.softmax")]["points"] == "1,5"  # recorrigido agora
+    carla = by[(MOODLE.format(name="Carla Dias", id="1003"), "99.add")]  # relida do relatório anterior
+    assert carla["points"] == "1" and carla["detail"].count("nota manual do instrutor") == 1
+    book = _gradebook_by_student(_read(turma["out"].with_name("relatorio.boletim.csv"), ";", "utf-8-sig"))
+    assert book["ana.souza"]["total"] == "3" and book["carla.dias"]["situacao"] == "ok"
+    assert book["bruno.lima"]["total"] == "2,5" and book["davi.melo"]["situacao"] == "não entregou"

@@ -430,7 +430,10 @@ def grade(args: argparse.Namespace) -> int:
     if args.mesclar and out.exists():
         done = set(rows_by_sub)
         kept = [r for r in reports.read_report(out) if r.get("submission") and r["submission"] not in done]
-        all_rows = _rows_from_csv(kept) + rows
+        merged = _rows_from_csv(kept)
+        if manual:
+            reports.apply_manual(merged, manual, roster, note=False)
+        all_rows = merged + rows
         all_rows.sort(key=lambda r: r.submission)
     reports.write_report(all_rows, out, style)
     if partial is not None:

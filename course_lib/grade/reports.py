@@ -299,8 +299,12 @@ def read_manual(path: Path) -> dict[tuple[str, str], tuple[float, str]]:
     return out
 
 
-def apply_manual(rows: list[Row], manual: dict[tuple[str, str], tuple[float, str]], roster: Roster | None = None) -> int:
-    """Aplica as notas manuais; o aluno vale pelo nome do caminho ou pelo id da lista da turma."""
+def apply_manual(rows: list[Row], manual: dict[tuple[str, str], tuple[float, str]], roster: Roster | None = None,
+                 note: bool = True) -> int:
+    """Aplica as notas manuais; o aluno vale pelo nome do caminho ou pelo id da lista da turma.
+
+    `note=False` para linhas relidas de um relatório (--mesclar): a observação já está no detail.
+    """
     by_key = {(_key(student), exercise): value for (student, exercise), value in manual.items()}
     applied = 0
     for r in rows:
@@ -312,7 +316,8 @@ def apply_manual(rows: list[Row], manual: dict[tuple[str, str], tuple[float, str
             points, comment = hits[0]
             r.manual = fmt(points)
             r.points = max(0.0, min(points, r.max_points))
-            r.notes.append("nota manual do instrutor" + (f": {comment}" if comment else ""))
+            if note:
+                r.notes.append("nota manual do instrutor" + (f": {comment}" if comment else ""))
             applied += 1
     return applied
 
