@@ -460,6 +460,11 @@ def _seed_from(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:15], 16)
 
 
+def _case_key(exercise_id: str) -> str:
+    """A parte do id sem o número do notebook: renumerar o curso não muda os casos sorteados."""
+    return exercise_id.split(".", 1)[-1]
+
+
 @dataclass
 class Exercise:
     """Especificação de um exercício.
@@ -490,12 +495,12 @@ class Exercise:
 
     def cases(self) -> list[Case]:
         """Casos visíveis (sempre os mesmos)."""
-        gen = torch.Generator().manual_seed(_seed_from(f"{self.id}:visivel"))
+        gen = torch.Generator().manual_seed(_seed_from(f"{_case_key(self.id)}:visivel"))
         return self._validated(self.make_cases(gen))
 
     def hidden_cases(self, seed: int) -> list[Case]:
         """Casos ocultos para o corretor: mesma estrutura, outros dados aleatórios."""
-        gen = torch.Generator().manual_seed(_seed_from(f"{self.id}:oculto:{seed}"))
+        gen = torch.Generator().manual_seed(_seed_from(f"{_case_key(self.id)}:oculto:{seed}"))
         return self._validated((self.make_hidden_cases or self.make_cases)(gen))
 
     def _validated(self, cases: list[Case]) -> list[Case]:
