@@ -462,6 +462,11 @@ def _seed_from(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:15], 16)
 
 
+def _case_key(exercise_id: str) -> str:
+    """A parte do id sem o número do notebook: renumerar o curso não muda os casos sorteados."""
+    return exercise_id.split(".", 1)[-1]
+
+
 @dataclass
 class Exercise:
     """Especificação de um exercício.
@@ -498,7 +503,7 @@ class Exercise:
         """Casos visíveis (sempre os mesmos)."""
         if self.released is not None:
             return list(self.released["cases"])
-        gen = torch.Generator().manual_seed(_seed_from(f"{self.id}:visivel"))
+        gen = torch.Generator().manual_seed(_seed_from(f"{_case_key(self.id)}:visivel"))
         return self._validated(self.make_cases(gen))
 
     def hidden_cases(self, seed: int) -> list[Case]:
@@ -508,7 +513,7 @@ class Exercise:
                 f"{self.id}: a edição do aluno não tem casos ocultos; o corretor em lote roda do "
                 "repositório completo (a edição do instrutor)"
             )
-        gen = torch.Generator().manual_seed(_seed_from(f"{self.id}:oculto:{seed}"))
+        gen = torch.Generator().manual_seed(_seed_from(f"{_case_key(self.id)}:oculto:{seed}"))
         return self._validated((self.make_hidden_cases or self.make_cases)(gen))
 
     def _released_index(self, case: Case) -> int:

@@ -767,6 +767,10 @@ def _harm_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((model, t, 12, 0), description="camada 0, 8 sequências repetidas de 12 tokens"),
         Case((model, t, 12, 1), description="camada 1 (as quatro cabeças de indução), as mesmas sequências"),
+        # sequências fixas em que a perda na 1ª cópia e o argmin apontam cabeças diferentes
+        # (assim a verificação sabe dizer qual dos dois erros você cometeu)
+        Case((model, _repeated(torch.Generator().manual_seed(0), 8, 6), 6, 1),
+             description="camada 1, 8 sequências curtas de 6 tokens"),
     ]
 
 
