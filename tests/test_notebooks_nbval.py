@@ -14,14 +14,19 @@ Uma saída guardada que só reproduz numa família é um defeito, então cada no
 - `default+mkl`: `ATEN_CPU_CAPABILITY=default` com `MKL_CBWR=COMPATIBLE` (o MKL no caminho
   genérico; muda o resultado de matmul e de somas de exponenciais em float32).
 
-Pedir uma família que a CPU não tem não falha: o torch usa a melhor que houver. As execuções
-rodam duas a duas em paralelo (a máquina de CI tem 2 núcleos), todas começam junto com o
-primeiro teste deste arquivo.
+Pedir uma família que a CPU não tem não falha: o torch usa a melhor que houver.
+
+Custo: a partida do pytest com o nbval leva ~4 s, então cada família roda em **dois** processos
+de pytest (metade dos notebooks em cada), não um por notebook; dois processos por vez (a máquina
+de CI tem 2 núcleos), todos começam junto com o primeiro teste deste arquivo. Cada teste lê o
+resultado do seu notebook no relatório JUnit do processo que o rodou.
 """
 import os
+import re
 import pathlib
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -35,28 +40,60 @@ FAMILIES = {
     "default+mkl": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
 }
 WORKERS = 2
+CHUNKS = 2
 
 
-def _run_nbval(path: pathlib.Path, family: str) -> subprocess.CompletedProcess:
+def _run_nbval(paths: list[pathlib.Path], family: str, report: pathlib.Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COURSE_STATIC": "1", "PYTHONHASHSEED": "0", **FAMILIES[family]}
     if family == "nativo":
         env.pop("ATEN_CPU_CAPABILITY", None)
         env.pop("MKL_CBWR", None)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"), str(path.relative_to(ROOT))],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
+         "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"), f"--junitxml={report}",
+         *(str(p.relative_to(ROOT)) for p in paths)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500,
     )
 
 
+def _notebook_result(proc: subprocess.CompletedProcess, report: pathlib.Path, path: pathlib.Path) -> list[str]:
+    """Problemas do notebook `path` no relatório JUnit (lista vazia = passou)."""
+    if not report.exists():
+        return [f"o pytest não escreveu o relatório (código {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"]
+    classname = f"{path.parent.name}.{path.name}"
+    cases = [tc for tc in ET.parse(report).getroot().iter("testcase") if tc.get("classname") == classname]
+    if not cases:
+        return [f"nenhuma célula de {path.name} rodou:\n{proc.stdout[-3000:]}"]
+    problems = []
+    for tc in cases:
+        for child in tc:
+            if child.tag in ("failure", "error", "skipped"):
+                text = re.sub(r"#x1B\[\d+m|\x1b\[\d+m", "", child.text or child.get("message") or "")
+                problems.append(f"{tc.get('name')} ({child.tag}): {text[-3000:]}")
+    return problems
+
+
 @pytest.fixture(scope="module")
-def nbval_runs(request):
-    """Começa, em paralelo, as execuções de todos os testes deste arquivo selecionados."""
+def nbval_runs(request, tmp_path_factory):
+    """Começa, em paralelo, os processos que rodam os notebooks selecionados, por família."""
     wanted = [item.callspec.params for item in request.session.items
               if item.module.__name__ == request.module.__name__ and hasattr(item, "callspec")]
+    by_family: dict[str, list[pathlib.Path]] = {}
+    for p in wanted:
+        by_family.setdefault(p["family"], []).append(p["path"])
+    reports = tmp_path_factory.mktemp("nbval")
     pool = ThreadPoolExecutor(max_workers=WORKERS)
-    futures = {(p["family"], p["path"]): pool.submit(_run_nbval, p["path"], p["family"]) for p in wanted}
-    yield futures
+    runs = {}
+    for family, paths in by_family.items():
+        for i in range(CHUNKS):
+            chunk = paths[i::CHUNKS]
+            if not chunk:
+                continue
+            report = reports / f"{family}-{i}.xml"
+            future = pool.submit(_run_nbval, chunk, family, report)
+            for path in chunk:
+                runs[(family, path)] = (future, report)
+    yield runs
     pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -64,8 +101,9 @@ def nbval_runs(request):
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_notebook_passes_nbval_strict(path, family, nbval_runs):
-    proc = nbval_runs[(family, path)].result()
-    assert proc.returncode == 0, (
+    future, report = nbval_runs[(family, path)]
+    problems = _notebook_result(future.result(), report, path)
+    assert not problems, (
         f"nbval falhou em {path.name} com a família de kernels '{family}' {FAMILIES[family]}:\n"
-        f"{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+        + "\n".join(problems)[-8000:]
     )

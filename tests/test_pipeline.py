@@ -148,7 +148,12 @@ def test_metadata_for_grader(built):
     # mesmos ids nas duas versões: o corretor acha a célula do exercício pelo id ou pelos metadados
     solution_ids = {c.id for c in solution.cells}
     assert set(tagged) <= solution_ids
-    assert len(solution.cells) == len(exercise.cells) + 1  # a célula solution_only
+    # a solução tem a célula solution_only; o notebook do aluno, a regra da correção logo após o título
+    assert len(solution.cells) == len(exercise.cells) - 1 + 1
+    rules = exercise.cells[1]
+    assert rules.cell_type == "markdown" and "Como este notebook é corrigido" in rules.source
+    assert "apenas as definições" in rules.source and "vale a cópia que você editou" in rules.source
+    assert not any("Como este notebook é corrigido" in c.source for c in solution.cells)
     for cell in code_cells(solution):
         assert cell.execution_count is not None
         assert "execution" not in cell.metadata

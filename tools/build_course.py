@@ -253,6 +253,16 @@ def read_source(src: Source) -> tuple[list, str, list[dict]]:
     return notebook.cells, sha, exercises
 
 
+# Vai logo depois do título de todo notebook de exercícios (só na versão do aluno): o que o
+# corretor do instrutor (`python -m course_lib.grade`) executa de uma entrega.
+GRADING_RULES = """\
+> **Como este notebook é corrigido.** Na correção rodam só as células de exercício e, das
+> células que você criar, apenas as definições (`def`, `class`, `import`); uma função auxiliar
+> numa célula sua funciona, uma conta solta não. Não apague a célula de um exercício: se você
+> a duplicar, vale a cópia que você editou. As verificações da correção usam outros casos
+> (sorteados) além dos que você vê aqui."""
+
+
 def build_notebook(src: Source, cells: list, sha: str, exercises: list[dict], nb_kind: str):
     """Monta o notebook (sem executar) de um tipo: lesson, exercise ou solution."""
     new_cells = []
@@ -281,6 +291,8 @@ def build_notebook(src: Source, cells: list, sha: str, exercises: list[dict], nb
         else:
             new = new_raw_cell(source, metadata=metadata, id=new_id)
         new_cells.append(new)
+        if index == 0 and nb_kind == "exercise":
+            new_cells.append(new_markdown_cell(GRADING_RULES, id=f"{src.name}-correcao"))
     course = {"kind": nb_kind, "notebook": src.name, "source_sha256": sha}
     if src.kind == "exercise":
         course["exercises"] = [
