@@ -72,3 +72,27 @@ def test_root_is_refused_unless_told(toy, tmp_path):
     result = subprocess.run([sys.executable, "-m", "course_lib.grade", str(tmp_path), "--out", str(tmp_path / "r.csv")],
                             cwd=str(ROOT), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "root" in result.stderr and "--permitir-root" in result.stderr
+
+
+def test_only_the_checkers_own_profiler_may_use_setprofile(toy, tmp_path):
+    """A verificação usa sys.setprofile (Exercise.forbidden); o aluno, nem por ela."""
+    spy = "def espia(*args):\n    pass\n\n"
+    specs = {
+        "direto.ipynb": {"add": add_cell("import sys\nsys.setprofile(espia)\nreturn a + b", before=spy)},
+        "classe_trocada.ipynb": {"add": add_cell(
+            "from course_lib.checks import core\n"
+            "core._ForbiddenCalls._profile = lambda self, *args: None\n"
+            "core._ForbiddenCalls({'os.path.join': 'x'}).__enter__()\n"
+            "return a + b")},
+        "subclasse.ipynb": {"add": add_cell(
+            "from course_lib.checks import core\n"
+            "class Minha(core._ForbiddenCalls):\n    pass\n"
+            "Minha({'os.path.join': 'x'}).__enter__()\n"
+            "return a + b")},
+    }
+    graded = grade_specs(toy, tmp_path, specs)
+    assert graded["result"].returncode == 0, graded["result"].stderr[-2000:]
+    for name in specs:
+        add = graded["by"][name]["99.add"]
+        assert add["status"] == "suspeito" and add["points"] == "0", (name, add)
+        assert "rastreador" in add["flags"], (name, add["flags"])

@@ -189,8 +189,8 @@ def test_check_passes_on_fresh_build(built, checks_env, capsys):
 
 def test_check_detects_edited_files(built_copy, checks_env, capsys):
     path = built_copy / "exercises" / "99_toy.ipynb"
-    notebook = nbformat.read(path, as_version=4)
-    notebook.cells[3].source = notebook.cells[3].source.replace("# SEU CÓDIGO AQUI", "result = a + b")
+    notebook = nbformat.read(path, as_version=4)  # célula 4: a 3 da solução (a 1 é a regra da correção)
+    notebook.cells[4].source = notebook.cells[4].source.replace("# SEU CÓDIGO AQUI", "result = a + b")
     nbformat.write(notebook, path)
     path = built_copy / "solutions" / "99_toy.ipynb"
     notebook = nbformat.read(path, as_version=4)
@@ -201,7 +201,7 @@ def test_check_detects_edited_files(built_copy, checks_env, capsys):
 
     assert build_main("--check", "--source-dir", FIXTURE_SOURCES, "--out-dir", built_copy) == 1
     err = capsys.readouterr().err
-    assert "exercises/99_toy.ipynb: célula 3: fonte diferente" in err
+    assert "exercises/99_toy.ipynb: célula 4: fonte diferente" in err
     assert "+    # SEU CÓDIGO AQUI" in err
     assert "solutions/99_toy.ipynb: célula 3: metadados" in err
     assert "notebooks/99_demo.ipynb: arquivo ausente" in err

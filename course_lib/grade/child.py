@@ -217,6 +217,20 @@ def _install_guard(config: dict, channel: _Channel, state: dict) -> None:
         violation(what)
         raise (exc_type or AcessoBloqueado)(f"bloqueado pelo corretor: {what}")
 
+    # A verificação (course_lib.checks.core._ForbiddenCalls) usa sys.setprofile para ver se a
+    # função do aluno chamou uma função da biblioteca que o enunciado proíbe. Só essa chamada,
+    # vinda do código original da verificação e instalando o registrador original, passa.
+    from course_lib.checks.core import _ForbiddenCalls
+    trusted_profile = (_ForbiddenCalls, _ForbiddenCalls._profile,
+                       frozenset((_ForbiddenCalls.__enter__.__code__, _ForbiddenCalls.__exit__.__code__)))
+
+    def checker_profiler() -> bool:
+        cls, profile, codes = trusted_profile
+        caller = sys._getframe(2)  # 0: esta função, 1: o hook, 2: quem chamou sys.setprofile
+        owner = caller.f_locals.get("self")
+        return (caller.f_code in codes and type(owner) is cls and cls._profile is profile
+                and "_profile" not in vars(owner))
+
     def hook(event: str, args: tuple) -> None:
         if event == "open":
             path = _real(args[0])
@@ -235,6 +249,8 @@ def _install_guard(config: dict, channel: _Channel, state: dict) -> None:
             name = args[0] if args else ""
             if isinstance(name, str) and name.startswith(blocked_prefix) and name not in allowed_modules:
                 deny_access(f"importar {name}", ModuleNotFoundError)
+            return
+        if event == "sys.setprofile" and checker_profiler():
             return
         if event in _FORBIDDEN_EVENTS:
             deny_access(_FORBIDDEN_EVENTS[event])
