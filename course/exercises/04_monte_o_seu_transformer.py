@@ -582,6 +582,11 @@ with when_solved("a cabeça que mais olha para o <bos> em cada camada do lm"):
               f"{(1 / torch.arange(2, 33).float()).mean():.2f})")
 
 # %% [markdown]
+# Compare cada número com a linha do uniforme: no `lm`, nenhuma cabeça é uma "cabeça de
+# `<bos>`" forte (uma que estaciona no primeiro token quando não tem o que ler); a maior fica
+# pouco acima do que a atenção espalhada por igual daria. O notebook 07 mede esse tipo de
+# cabeça com um escore próprio.
+#
 # ## Exercício 04.entropy_gap · Investigação · Dificuldade ★☆☆ · ~6 min
 #
 # **Objetivo:** medir, com o seu forward e a sua perda, a quantos nats da entropia da língua um modelo está num texto da gramática.
