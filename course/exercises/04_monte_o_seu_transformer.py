@@ -504,7 +504,7 @@ check("04.train_model", train_model)
 # perto ou mais longe do que o `lm` (0,03 nats)?
 
 # %% tags=["nbval-ignore-output"]
-train_data = grammar.make_dataset(2048, 32, seed=0)
+train_data = grammar.make_dataset(1024, 32, seed=0)
 eval_data = grammar.make_dataset(64, 32, seed=999)
 entropy = grammar.optimal_loss(eval_data)
 with when_solved("o treino do seu modelo"):
