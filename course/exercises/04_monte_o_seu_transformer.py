@@ -41,9 +41,12 @@ import math
 import torch
 import torch.nn.functional as F
 
+import tqdm.std
+
 from course_lib import PtGrammar, load_pretrained
 from course_lib.checks import check, when_solved
 
+tqdm.std.tqdm.monitor_interval = 0  # barras do tqdm sem a thread de monitoramento (o corretor não a suporta)
 model = load_pretrained("lm")
 tokens = model.to_tokens("os gatos que o menino viu dormem.")
 logits, cache = model.run_with_cache(tokens)
