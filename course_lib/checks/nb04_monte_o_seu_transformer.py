@@ -29,7 +29,7 @@ RTOL = 1e-5
 MODEL_ATOL = 1e-4
 
 AXES = {
-    "hook_scale": ("batch", "pos", "1"),
+    "hook_scale": ("batch", "pos", "escala"),
     "hook_normalized": ("batch", "pos", "d_model"),
     "out": ("batch", "pos", "d_model"),
     "hook_embed": ("batch", "pos", "d_model"),
