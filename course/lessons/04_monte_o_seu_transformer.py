@@ -321,7 +321,7 @@ assert 0 < lm_loss - best < 0.1
 # %% [markdown]
 # O `lm` (3 camadas, 1200 passos, ~1 min) fica a poucos centésimos de nat do limite. No
 # caderno de exercícios você escreve o seu laço de treino e vê quanto um modelo menor chega
-# perto em ~10 s.
+# perto em ~15 s.
 #
 # ## 8. Os ganchos que você vai encontrar
 #
