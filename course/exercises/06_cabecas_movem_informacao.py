@@ -1,22 +1,23 @@
 # %% [markdown]
 # # 06 · Exercícios: cabeças de atenção movem informação
 #
-# Você vai montar, peça por peça, uma cabeça de atenção — pontuações, máscara causal,
-# padrão, saída — e depois usar as peças para decompor a saída da atenção, medir
-# quanto cada cabeça move de cada origem e quanto a perda piora sem ela. Duas
+# A camada de atenção você já escreveu no notebook 04 (pontuações, máscara causal, padrão,
+# `z`, `W_O` e `b_O`, conferidos contra os ganchos). Aqui você a abre em termos: decompõe a
+# saída da atenção em uma parcela por cabeça, mede quanto cada cabeça move de cada origem e
+# quanto a perda piora sem ela. Duas
 # **investigações** usam as suas funções para descobrir, em modelos do curso, qual
 # cabeça mais faz falta e qual mais traz informação para uma posição.
 #
 # **O que você vai praticar**
 #
 # - os eixos `[batch, pos, head, d_head]` e `[batch, head, query_pos, key_pos]`;
-# - a ordem certa: scores → máscara → softmax (nas chaves);
 # - a saída da atenção como soma de termos por cabeça mais `b_O`;
 # - medir movimento (`A · ‖v W_O‖`) e importância (ablação).
 #
-# **Tempo estimado:** ~80 min.
+# **Tempo estimado:** ~50 min.
 #
-# **Pré-requisitos:** a lição `06_cabecas_movem_informacao`.
+# **Pré-requisitos:** a lição `06_cabecas_movem_informacao` e os exercícios do notebook 04
+# (a atenção escrita por você).
 #
 # As dicas (em níveis) ficam logo depois de cada verificação. As células com ⏳ rodam a
 # **sua** função no modelo de verdade assim que o exercício estiver resolvido.
@@ -25,8 +26,6 @@
 from course_lib.notebook import setup
 
 setup()
-
-import math
 
 import torch
 
@@ -39,260 +38,17 @@ _, cache = model.run_with_cache(tokens)
 print("d_head =", model.cfg.d_head, "| formato de cache['q', 0]:", tuple(cache["q", 0].shape))
 
 # %% [markdown]
-# ## Exercício 06.attention_scores · Dificuldade ★☆☆ · ~5 min
-#
-# **Objetivo:** calcular as pontuações de atenção de todas as cabeças, já divididas por √d_head.
-#
-# `q` e `k` têm o formato do cache, `[batch, pos, head, d_head]`. A pontuação da consulta
-# `i` com a chave `j` na cabeça `h` é `q[b, i, h] · k[b, j, h] / √d_head`. Devolva
-# `[batch, head, query_pos, key_pos]`. (Sem máscara: ela é o próximo exercício.)
-
-# %% tags=["exercise"] exercise="06.attention_scores" points=1
-def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Pontuações q·k/√d_head. q, k: [batch, pos, head, d_head] -> [batch, head, query_pos, key_pos]."""
-    # BEGIN SOLUCAO
-    return torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
-    # END SOLUCAO
-
-
-# %% tags=["check"]
-check("06.attention_scores", attention_scores)
-
-# %% [markdown]
-# <details><summary>💡 Dica 1 · um empurrão</summary>
-#
-# Para cada exemplo do lote e cada cabeça, é um produto escalar entre cada consulta e cada
-# chave: uma matriz `[query_pos, key_pos]`. Quais eixos de `q` e `k` somem na conta, e quais
-# ficam?
-#
-# </details>
-#
-# <details><summary>💡 Dica 2 · onde olhar</summary>
-#
-# Só o eixo `d_head` é somado. `torch.einsum` deixa você dar um nome a cada eixo e dizer a
-# ordem da saída; com `@`, é preciso pôr o eixo da cabeça na frente de cada tensor antes.
-# O tamanho da cabeça está na última dimensão de `q`.
-#
-# </details>
-#
-# <details><summary>💡 Dica 3 · quase a solução</summary>
-#
-# Nomeie os eixos de `q` como `b, q, h, e` e os de `k` como `b, k, h, e`; a saída é
-# `b, h, q, k`. Divida pela **raiz** do tamanho de `e`.
-#
-# </details>
-
-# %% [markdown]
-# ## Exercício 06.apply_causal_mask · Dificuldade ★☆☆ · ~5 min
-#
-# **Objetivo:** pôr −∞ em todos os scores do futuro (chave depois da consulta).
-#
-# `scores` tem formato `[..., query_pos, key_pos]` (as duas últimas dimensões iguais).
-# A posição `(q, k)` é futuro quando `k > q`: acima da diagonal. A diagonal (o token
-# olhando para si) **fica**. Devolva um tensor novo: a verificação reprova uma função
-# que altera a entrada no lugar (como `masked_fill_`, com `_`).
-
-# %% tags=["exercise"] exercise="06.apply_causal_mask" points=1
-def apply_causal_mask(scores: torch.Tensor) -> torch.Tensor:
-    """Scores [..., query_pos, key_pos] com −inf onde key_pos > query_pos."""
-    # BEGIN SOLUCAO
-    n = scores.shape[-1]
-    future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=scores.device), diagonal=1)
-    return scores.masked_fill(future, float("-inf"))
-    # END SOLUCAO
-
-
-# %% tags=["check"]
-check("06.apply_causal_mask", apply_causal_mask)
-
-# %% [markdown]
-# <details><summary>💡 Dica 1 · um empurrão</summary>
-#
-# O futuro é um triângulo: as posições `(q, k)` com `k > q`. Construa uma máscara booleana com
-# esse triângulo e use-a para trocar só essas posições. Por que −∞, e não 0 ou −1e9? Pense
-# no que o softmax faz com cada um.
-#
-# </details>
-#
-# <details><summary>💡 Dica 2 · onde olhar</summary>
-#
-# `torch.triu(..., diagonal=1)` fica com o que está estritamente acima da diagonal. Uma
-# máscara `[n, n]` se estende sozinha às dimensões da frente. `masked_fill` (sem `_`)
-# devolve um tensor novo; `scores.tril()` põe 0, não −∞, no futuro.
-#
-# </details>
-#
-# <details><summary>💡 Dica 3 · quase a solução</summary>
-#
-# `future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=scores.device), diagonal=1)`
-# e `scores.masked_fill(future, float("-inf"))`.
-#
-# </details>
-
-# %% [markdown]
-# ## Exercício 06.attention_pattern · Dificuldade ★☆☆ · ~5 min
-#
-# **Objetivo:** transformar scores crus (sem máscara) no padrão de atenção.
-#
-# Entrada e saída `[batch, head, query_pos, key_pos]`. Aplique a máscara causal e depois
-# o softmax sobre as **chaves**. Cada linha do resultado soma 1 e é zero no futuro.
-
-# %% tags=["exercise"] exercise="06.attention_pattern" points=2
-def attention_pattern(scores: torch.Tensor) -> torch.Tensor:
-    """Padrão de atenção: softmax nas chaves dos scores mascarados. [batch, head, q, k] -> igual."""
-    # BEGIN SOLUCAO
-    return apply_causal_mask(scores).softmax(dim=-1)
-    # END SOLUCAO
-
-
-# %% tags=["check"]
-check("06.attention_pattern", attention_pattern)
-
-# %% [markdown]
-# <details><summary>💡 Dica 1 · um empurrão</summary>
-#
-# Duas operações, e a ordem importa: o que acontece com a soma de cada linha se você
-# zerar o futuro **depois** de normalizar?
-#
-# </details>
-#
-# <details><summary>💡 Dica 2 · onde olhar</summary>
-#
-# O eixo das chaves é o último. A sua `apply_causal_mask` já está pronta para usar.
-#
-# </details>
-
-# %% [markdown]
-# ✍️ **Preveja:** as suas três peças, aplicadas a `q` e `k` do cache da camada 1, refazem o
-# padrão guardado pelo modelo a menos de 1e-6?
-
-# %%
-with when_solved("o padrão da camada 1 refeito com as suas peças"):
-    mine = attention_pattern(attention_scores(cache["q", 1], cache["k", 1]))
-    print("igual a cache['pattern', 1] (erro < 1e-6):", "✅" if torch.allclose(mine, cache["pattern", 1], atol=1e-6) else "❌")
-
-# %% [markdown]
-# ## Exercício 06.attn_out_from_z · Dificuldade ★☆☆ · ~5 min
-#
-# **Objetivo:** calcular a saída da camada de atenção a partir de `z`, `W_O` e `b_O`.
-#
-# - `z`: `[batch, pos, head, d_head]` (as médias pesadas dos valores, uma por cabeça);
-# - `W_O`: `[head, d_head, d_model]`; `b_O`: `[d_model]`.
-#
-# A saída é `Σ_h z[:, :, h] @ W_O[h] + b_O`, formato `[batch, pos, d_model]`.
-
-# %% tags=["exercise"] exercise="06.attn_out_from_z" points=1
-def attn_out_from_z(z: torch.Tensor, W_O: torch.Tensor, b_O: torch.Tensor) -> torch.Tensor:
-    """Σ_h z_h W_O[h] + b_O. z [batch, pos, head, d_head], W_O [head, d_head, d_model] -> [batch, pos, d_model]."""
-    # BEGIN SOLUCAO
-    return torch.einsum("bphe,hed->bpd", z, W_O) + b_O
-    # END SOLUCAO
-
-
-# %% tags=["check"]
-check("06.attn_out_from_z", attn_out_from_z)
-
-# %% [markdown]
-# <details><summary>💡 Dica 1 · um empurrão</summary>
-#
-# Cada cabeça leva o seu `z` ao fluxo com o seu `W_O[h]`; a camada soma as cabeças. Quantas
-# vezes o viés entra?
-#
-# </details>
-#
-# <details><summary>💡 Dica 2 · onde olhar</summary>
-#
-# Os eixos somados são o da cabeça e o `d_head`. Em `torch.einsum` isso é escrever uma saída
-# sem essas duas letras.
-#
-# </details>
-#
-# <details><summary>💡 Dica 3 · quase a solução</summary>
-#
-# Saída com os eixos `b, p, d` a partir de `z` (`b, p, h, e`) e `W_O` (`h, e, d`); depois
-# `+ b_O`, uma vez.
-#
-# </details>
-
-# %% [markdown]
-# ## Exercício 06.single_head_forward · Dificuldade ★★★ · ~15 min
-#
-# **Objetivo:** calcular, do zero, o que uma cabeça escreve no fluxo residual, a partir do `resid_pre` da camada.
-#
-# Passos (para a cabeça `head` da camada `layer`):
-#
-# 1. `x = model.blocks[layer].ln1(resid_pre)` — a LN de entrada (no modelo `induction`,
-#    que não tem LN, isso é a identidade; pode usar assim mesmo);
-# 2. `q = x @ W_Q[head] + b_Q[head]`, idem `k` e `v` (os pesos estão em
-#    `model.blocks[layer].attn`);
-# 3. pontuações `q kᵀ / √d_head`, máscara causal, softmax nas chaves;
-# 4. `z = padrão @ v` e o resultado `z @ W_O[head]`, formato `[batch, pos, d_model]`.
-#
-# **Sem** `b_O`: ele é da camada, não da cabeça.
-
-# %% tags=["exercise"] exercise="06.single_head_forward" points=3
-def single_head_forward(model, resid_pre: torch.Tensor, layer: int, head: int) -> torch.Tensor:
-    """O que a cabeça `layer`.`head` escreve no fluxo: resid_pre [batch, pos, d_model] -> [batch, pos, d_model]."""
-    # BEGIN SOLUCAO
-    block = model.blocks[layer]
-    attn = block.attn
-    x = block.ln1(resid_pre)
-    q = x @ attn.W_Q[head] + attn.b_Q[head]
-    k = x @ attn.W_K[head] + attn.b_K[head]
-    v = x @ attn.W_V[head] + attn.b_V[head]
-    scores = q @ k.transpose(-1, -2) / math.sqrt(model.cfg.d_head)
-    pattern = apply_causal_mask(scores).softmax(dim=-1)
-    return (pattern @ v) @ attn.W_O[head]
-    # END SOLUCAO
-
-
-# %% tags=["check"]
-check("06.single_head_forward", single_head_forward)
-
-# %% [markdown]
-# <details><summary>💡 Dica 1 · um empurrão</summary>
-#
-# São os seis passos da seção 2 da lição, em ordem, para uma cabeça só. Confira cada
-# formato pelo caminho: com uma cabeça, `q`, `k` e `v` perdem o eixo `head`. E os vieses:
-# são três na entrada (um para cada um de q, k, v) e nenhum na saída.
-#
-# </details>
-#
-# <details><summary>💡 Dica 2 · onde olhar</summary>
-#
-# Os pesos da cabeça são `model.blocks[layer].attn.W_Q[head]` etc.; a LN é
-# `model.blocks[layer].ln1`. Com um eixo de cabeça a menos, as pontuações são
-# `q @ k.transpose(-1, -2)`, `[batch, pos, pos]`, e a sua `apply_causal_mask` serve.
-#
-# </details>
-#
-# <details><summary>💡 Dica 3 · quase a solução</summary>
-#
-# `x = block.ln1(resid_pre)`; `q = x @ attn.W_Q[head] + attn.b_Q[head]` (idem k, v, cada
-# um com o **seu** viés, inclusive `b_V`); pontuações `/ math.sqrt(model.cfg.d_head)`;
-# `(padrão @ v) @ attn.W_O[head]`, sem `b_O`.
-#
-# </details>
-
-# %% [markdown]
-# A sua cabeça, somada às outras três e a `b_O`, tem de dar o `attn_out` do cache em
-# todas as camadas:
-
-# %%
-with when_solved("a sua cabeça reconstruindo o attn_out do modelo"):
-    for layer in range(model.cfg.n_layers):
-        heads = sum(single_head_forward(model, cache["resid_pre", layer], layer, h) for h in range(model.cfg.n_heads))
-        err = (heads + model.blocks[layer].attn.b_O - cache["attn_out", layer]).abs().max().item()
-        print(f"camada {layer}: Σ das suas cabeças + b_O = attn_out (erro < 1e-5):", "✅" if err < 1e-5 else "❌")
-
-# %% [markdown]
 # ## Exercício 06.decompose_attn_out · Dificuldade ★★☆ · ~8 min
 #
 # **Objetivo:** separar a saída da atenção em um termo por cabeça mais um termo para `b_O`, que somados a reconstroem exatamente.
 #
-# Mesmas entradas do `attn_out_from_z`. Devolva `[head + 1, batch, pos, d_model]`: os
-# `head` primeiros termos são `z[:, :, h] @ W_O[h]` (sem viés) e o último é `b_O`
-# repetido em todas as posições. A soma no eixo 0 deve dar `attn_out_from_z(z, W_O, b_O)`.
+# - `z`: `[batch, pos, head, d_head]` (as médias pesadas dos valores, uma por cabeça);
+# - `W_O`: `[head, d_head, d_model]`; `b_O`: `[d_model]`.
+#
+# Devolva `[head + 1, batch, pos, d_model]`: os `head` primeiros termos são
+# `z[:, :, h] @ W_O[h]` (sem viés) e o último é `b_O` repetido em todas as posições. A soma
+# no eixo 0 deve dar a saída da atenção, `Σ_h z[:, :, h] @ W_O[h] + b_O` (o `hook_attn_out`
+# da sua `attention` do notebook 04).
 
 # %% tags=["exercise"] exercise="06.decompose_attn_out" points=2
 def decompose_attn_out(z: torch.Tensor, W_O: torch.Tensor, b_O: torch.Tensor) -> torch.Tensor:
@@ -310,8 +66,8 @@ check("06.decompose_attn_out", decompose_attn_out)
 # %% [markdown]
 # <details><summary>💡 Dica 1 · um empurrão</summary>
 #
-# É o `attn_out_from_z` sem fazer a soma das cabeças: cada cabeça vira um termo separado, e o
-# viés vira um termo a mais. Por que não dividir `b_O` entre as cabeças, se a soma também
+# É a última conta da sua atenção do notebook 04 sem fazer a soma das cabeças: cada cabeça
+# vira um termo separado, e o viés vira um termo a mais. Por que não dividir `b_O` entre as cabeças, se a soma também
 # fecharia?
 #
 # </details>

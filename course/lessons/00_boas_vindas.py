@@ -375,8 +375,8 @@ for start in ["o menino", "as meninas que", "uma gata"]:
 # ## 7. O mapa do curso
 #
 # O curso começa pelo fim do modelo (como o último vetor vira uma previsão) e
-# vai entrando: primeiro olhamos as ativações, depois as cabeças de atenção, e
-# por fim os circuitos que elas formam.
+# vai entrando: montamos o transformer peça por peça, depois olhamos as ativações,
+# as cabeças de atenção e, por fim, os circuitos que elas formam.
 #
 # | Nº | Tema | Pergunta central |
 # |---|---|---|
@@ -384,6 +384,7 @@ for start in ["o menino", "as meninas que", "uma gata"]:
 # | 01 | Softmax e a cabeça do modelo de linguagem | Como o vetor final vira uma distribuição sobre o vocabulário, e como se mede a perda e se gera texto com ela? |
 # | 02 | Pesos amarrados | O que muda quando a entrada e a saída usam a mesma matriz? |
 # | 03 | Lente de logits | O que cada camada "já acha" que vem a seguir? |
+# | 04 | Monte o seu transformer | O que cada peça do transformer calcula, e você consegue reescrevê-lo e treiná-lo? |
 # | 05 | Vendo ativações | Como visualizar atenção, direções principais (PCA) e neurônios? |
 # | 06 | Cabeças de atenção movem informação | Como uma cabeça leva informação de uma posição para outra, e quais cabeças importam? |
 # | 07 | Tipos de cabeças | Que cabeças olham o token anterior, o atual ou o primeiro? |

@@ -21,8 +21,8 @@
 #
 # **Tempo estimado:** ~45 min.
 #
-# **Pré-requisitos:** saber o que são atenção, fluxo residual e MLP num transformer;
-# ter usado `model.run_with_cache` e o `cache` (notebooks anteriores); PyTorch básico.
+# **Pré-requisitos:** o notebook 04 (o que são atenção, fluxo residual e MLP, e o que
+# guarda cada gancho); ter usado `model.run_with_cache` e o `cache`; PyTorch básico.
 
 # %%
 from course_lib.notebook import setup

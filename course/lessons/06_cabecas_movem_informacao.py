@@ -5,15 +5,13 @@
 # números que atravessa o modelo de baixo para cima. As camadas não substituem esse
 # vetor: elas **somam** algo a ele. As cabeças de atenção são as únicas peças que
 # leem o fluxo de **outras** posições: elas movem informação de um token para outro.
-# Neste notebook vamos abrir uma cabeça, refazer a conta dela à mão e medir quanto ela
+# No notebook 04 você escreveu a conta de uma cabeça; neste vamos medir quanto ela
 # move — e se o que ela move importa.
 #
 # **O que você vai aprender**
 #
 # - o fluxo residual como canal compartilhado: `resid_pre`, `resid_mid`, `resid_post` e
 #   as somas exatas que os ligam (e um erro comum na fórmula do bloco);
-# - o que guarda cada gancho de uma cabeça de atenção (q, k, v, pontuações, máscara,
-#   softmax, z, W_O), para você escrevê-la do zero nos exercícios;
 # - por que as pontuações de atenção são divididas por √d_head;
 # - a saída da atenção como soma de um termo por cabeça (mais o viés b_O);
 # - quanto cada cabeça move de cada origem (`info = A · ‖v W_O‖`) e por que o padrão de
@@ -22,10 +20,11 @@
 # - quem leva o número do sujeito até o verbo: atenção, ablação e especificidade medidas
 #   lado a lado.
 #
-# **Tempo estimado:** ~50 min.
+# **Tempo estimado:** ~45 min.
 #
-# **Pré-requisitos:** a lição 05 (padrões de atenção no cache); saber o que é
-# LayerNorm e softmax; multiplicação de matrizes em PyTorch (`@`, `einsum`).
+# **Pré-requisitos:** o notebook 04 (cada peça do transformer, e os ganchos de uma cabeça
+# de atenção) e a lição 05 (padrões de atenção no cache); multiplicação de matrizes em
+# PyTorch (`@`, `einsum`).
 
 # %%
 from course_lib.notebook import setup
@@ -156,74 +155,20 @@ print(f"perda do modelo: {clean_loss:.3f}   com o bloco da fórmula do texto: {s
 # `LayerNorm(X + SelfAttention(X))`, em que a LN vem depois da soma; este modelo, o
 # GPT-2 e os do TransformerLens usam a versão pré-LN.)
 #
-# ## 2. Uma cabeça, passo a passo: o que cada gancho guarda
+# ## 2. Uma cabeça por dentro: veja o notebook 04
 #
-# Vamos seguir a cabeça 2 da camada 0 (a L0H2, que na lição 05 era a que mais olhava
-# para o token anterior) pelos ganchos do cache. Aqui ficam a matemática e os formatos;
-# a conta de cada passo, a partir dos pesos, é você quem escreve no caderno de
-# exercícios (06.attention_scores → 06.single_head_forward), conferindo contra estes
-# mesmos ganchos. Pesos desta cabeça: `W_Q, W_K, W_V`: `[d_model, d_head]`;
-# `b_Q, b_K, b_V`: `[d_head]`; `W_O`: `[d_head, d_model]`.
-#
-# **Passo 0: a entrada.** A cabeça não lê o `resid_pre` cru, e sim a saída da LN1. O
-# gancho `ln1.hook_normalized` guarda o vetor normalizado **antes** do ganho `w` e do
-# viés `b` da LN (como no TransformerLens 3.x; no 2.x, o do ARENA, o gancho já incluía
-# `w` e `b`), então a entrada da cabeça é `normalized · w + b`.
+# O que cada gancho de uma cabeça guarda — `hook_q`, `hook_k`, `hook_v` (`x W + b`, a partir
+# da saída da LN1), as pontuações `q·k/√d_head` já com −∞ no futuro (`hook_attn_scores`), o
+# padrão (`hook_pattern`, softmax nas chaves), `z` (`hook_z`) e a saída por `W_O` mais o
+# `b_O` da camada — está explicado na seção 4 da lição 04, e no caderno de exercícios 04
+# você escreveu a camada inteira e a conferiu contra esses ganchos. Aqui usamos o que eles
+# guardam. Só os formatos, neste prompt:
 
 # %%
-layer, head = 0, 2
-attn = model.blocks[layer].attn
-ln1 = model.blocks[layer].ln1
-x = cache[f"blocks.{layer}.ln1.hook_normalized"] * ln1.w + ln1.b  # [batch, pos, d_model]
-print("x:", tuple(x.shape), " normalized · w + b = ln1(resid_pre)?", verdict(max_err(x, ln1(cache["resid_pre", layer]))))
-print("pesos:", {name: tuple(getattr(attn, name)[head].shape) for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q")})
+for name in ("q", "attn_scores", "pattern", "z", "attn_out"):
+    print(f"cache['{name}', 0]: {tuple(cache[name, 0].shape)}")
 
 # %% [markdown]
-# **Passo 1: consultas, chaves e valores.** Uma multiplicação de matriz e um viés cada:
-# $q = x W_Q + b_Q$, $k = x W_K + b_K$, $v = x W_V + b_V$, cada um `[batch, pos, d_head]`
-# por cabeça. O cache guarda as quatro cabeças juntas (`hook_q`, `hook_k`, `hook_v`).
-#
-# **Passo 2: pontuações de atenção.** A pontuação da consulta *q* com a chave *k* é o
-# produto escalar dividido por √d_head (a seção 3 mostra por quê):
-# $s[q, k] = q_q \cdot k_k / \sqrt{d_{head}}$, uma matriz `[query_pos, key_pos]` por cabeça.
-#
-# **Passo 3: máscara causal.** A posição *q* não pode ver o futuro: −∞ em todo *k > q*
-# (acima da diagonal; a diagonal fica, cada token pode olhar para si). Com −∞, o softmax
-# dá exatamente 0 ali. O gancho `hook_attn_scores` guarda as pontuações **já
-# mascaradas**. (O código de exemplo do texto-fonte não tem máscara: ele descreve uma
-# atenção bidirecional, que num modelo de linguagem veria a resposta.)
-
-# %%
-print("cache['q', 0]:", tuple(cache["q", layer].shape), "= [batch, pos, head, d_head]")
-stored = cache["attn_scores", layer][0, head]  # [query_pos, key_pos]
-n_pos = stored.shape[-1]
-is_future = torch.arange(n_pos)[None, :] > torch.arange(n_pos)[:, None]  # k > q
-print("pontuações da L0H2:", tuple(stored.shape), "| −∞ em", int(torch.isinf(stored).sum()),
-      f"posições (n(n−1)/2 = {n_pos * (n_pos - 1) // 2}); −∞ exatamente onde k > q:",
-      torch.equal(torch.isinf(stored), is_future))
-
-# %% [markdown]
-# **Passo 4: padrão.** Softmax sobre as **chaves** (o último eixo): $A = \mathrm{softmax}_k(s)$.
-# Cada linha soma 1 e o futuro recebe exatamente 0.
-#
-# **Passo 5: z.** Média dos valores pesada pelo padrão: $z_q = \sum_k A[q, k]\, v_k$.
-#
-# **Passo 6: de volta ao fluxo.** `W_O` leva `z` de `d_head` para `d_model`: a cabeça
-# escreve $z W_O$. A saída da camada de atenção é a soma das 4 cabeças **mais** o viés
-# `b_O` (um só por camada, que não pertence a cabeça nenhuma); a seção 4 confere essa soma.
-
-# %%
-A = cache["pattern", layer][0, head]
-rows_ok = max_err(A.sum(-1), torch.ones(n_pos)) < 1e-6
-print("linhas do padrão somam 1 (erro < 1e-6):", "✅" if rows_ok else "❌", "| atenção no futuro exatamente 0:", bool((A.triu(1) == 0).all()))
-print("cache['z', 0]:", tuple(cache["z", layer].shape), "= [batch, pos, head, d_head]")
-labels_pos = [f"{i}:{t}" for i, t in enumerate(str_tokens)]
-plots.plot_attention(A, labels_pos, title=f"L{layer}H{head}: padrão de atenção")
-
-# %% [markdown]
-# É tudo o que uma cabeça de atenção faz: seis passos, cada um uma linha de PyTorch. No
-# caderno de exercícios você os escreve e a sua cabeça tem de bater com estes ganchos.
-#
 # ## 3. Por que dividir por √d_head?
 #
 # Se as coordenadas de `q` e `k` têm média 0 e variância 1 e são independentes, então
@@ -310,7 +255,7 @@ plots.plot_attribution(norms, part_labels, title=f"Tamanho de cada termo na posi
 # %% [markdown]
 # ## 5. Quanto cada cabeça move, e de onde
 #
-# Abrindo a soma do passo 5, o que uma cabeça escreve na posição *q* é uma soma de
+# Abrindo a soma que dá `z` ($z_q = \sum_k A[q,k]\, v_k$, lição 04), o que uma cabeça escreve na posição *q* é uma soma de
 # parcelas, uma por posição de origem *k*:
 #
 # $$\text{resultado}[q] = \sum_k A[q,k]\; (v_k W_O)$$
@@ -594,8 +539,8 @@ assert by_subject[3] > -0.5 and by_drop[0] == by_loss[0] and specific[2] > speci
 #
 # - O fluxo residual é uma soma: `resid_mid = resid_pre + Attn(LN1(resid_pre))`,
 #   `resid_post = resid_mid + MLP(LN2(resid_mid))`. A saída da atenção fica no fluxo.
-# - Uma cabeça: `q, k, v = x W + b`; `pontuações = q kᵀ / √d_head`; máscara causal (−∞ acima
-#   da diagonal) **antes** do softmax; `A = softmax` nas chaves; `z = A v`; `z W_O`.
+# - Uma cabeça (notebook 04): `q, k, v = x W + b`; `pontuações = q kᵀ / √d_head`; máscara
+#   causal (−∞ acima da diagonal) **antes** do softmax; `A = softmax` nas chaves; `z = A v`; `z W_O`.
 # - √d_head mantém a variância das pontuações em 1 e o softmax longe da saturação.
 # - A atenção de uma camada = Σ das cabeças + `b_O`; o fluxo final = soma exata de todos os termos.
 # - O que uma cabeça move de *k* para *q* é `A[q, k] · ‖v_k W_O‖`, não só `A[q, k]`.

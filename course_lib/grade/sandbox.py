@@ -29,7 +29,11 @@ CHILD_SCRIPT = Path(__file__).resolve().with_name("child.py")
 MAX_PIPE_BYTES = 64 * 1024 * 1024  # eventos + resultados de uma tentativa
 STARTUP_TIMEOUT = 180.0
 # módulos importados uma vez pelo servidor de fork (sem gabaritos!)
-PRELOAD = ["numpy", "matplotlib", "matplotlib.pyplot", "course_lib.notebook", "course_lib.plots", "seaborn"]
+# torch._dynamo: o primeiro torch.optim.* (o laço de treino de 04.train_model) importa o
+# torch._dynamo, e esse import grava TORCHINDUCTOR_CACHE_DIR no ambiente (os.putenv, proibido
+# num passo do aluno); importado no aquecimento, antes dos ganchos de auditoria.
+PRELOAD = ["numpy", "matplotlib", "matplotlib.pyplot", "course_lib.notebook", "course_lib.plots", "seaborn",
+           "torch._dynamo"]
 
 
 

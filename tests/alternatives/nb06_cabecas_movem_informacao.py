@@ -1,88 +1,5 @@
 """Implementações corretas independentes dos exercícios do notebook 06 (ver tests/test_exercises.py)."""
-import math
-
 import torch
-
-
-# ---------------------------------------------------------------- 06.attention_scores
-def scores_matmul(q, k):
-    """Com @: cabeça na frente, depois de volta."""
-    qh, kh = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3)  # [batch, head, pos, d_head]
-    return qh @ kh.transpose(-1, -2) / q.shape[-1] ** 0.5
-
-
-def scores_float64(q, k):
-    """Soma explícita dos produtos em float64, de volta a float32."""
-    prod = q.double()[:, :, None] * k.double()[:, None, :]  # [batch, q, k, head, d_head]
-    return (prod.sum(-1) / math.sqrt(q.shape[-1])).permute(0, 3, 1, 2).to(q.dtype)
-
-
-# ---------------------------------------------------------------- 06.apply_causal_mask
-def mask_where(scores):
-    n = scores.shape[-1]
-    keep = torch.arange(n)[None, :] <= torch.arange(n)[:, None]
-    return torch.where(keep, scores, torch.tensor(float("-inf"), dtype=scores.dtype))
-
-
-def mask_add(scores):
-    """Soma uma matriz com 0 no passado e −inf no futuro."""
-    n = scores.shape[-1]
-    bias = torch.full((n, n), float("-inf"), dtype=scores.dtype).triu(1)
-    return scores + bias
-
-
-# ---------------------------------------------------------------- 06.attention_pattern
-def pattern_exp(scores):
-    """exp/soma escrito à mão, estável, em float64."""
-    s = mask_where(scores).double()
-    e = (s - s.amax(-1, keepdim=True)).exp()
-    return (e / e.sum(-1, keepdim=True)).to(scores.dtype)
-
-
-def pattern_log_softmax(scores):
-    return torch.log_softmax(mask_add(scores), dim=-1).exp()
-
-
-# ---------------------------------------------------------------- 06.attn_out_from_z
-def attn_out_matmul(z, W_O, b_O):
-    return sum(z[:, :, h] @ W_O[h] for h in range(W_O.shape[0])) + b_O
-
-
-def attn_out_flatten(z, W_O, b_O):
-    """Concatena as cabeças e multiplica por W_O achatado (como numa implementação 'fundida')."""
-    b, p, h, e = z.shape
-    return (z.double().reshape(b, p, h * e) @ W_O.double().reshape(h * e, -1) + b_O.double()).to(z.dtype)
-
-
-# ---------------------------------------------------------------- 06.single_head_forward
-def single_head_hooks(model, resid_pre, layer, head):
-    """Roda o próprio bloco de atenção com hooks e pega o z da cabeça (o resíduo entra direto no bloco)."""
-    block = model.blocks[layer]
-    saved = {}
-    hook_point = block.attn.hook_z
-
-    def keep(z, hook):
-        saved["z"] = z[:, :, head].detach().clone()
-
-    hook_point.add_hook(keep)
-    try:
-        with torch.no_grad():
-            block.attn(block.ln1(resid_pre))
-    finally:
-        hook_point.remove_hooks()
-    return saved["z"] @ block.attn.W_O[head].detach()
-
-
-def single_head_float64(model, resid_pre, layer, head):
-    """A conta inteira em float64 (com F.scaled_dot_product_attention), de volta a float32."""
-    block = model.blocks[layer]
-    attn = block.attn
-    x = block.ln1(resid_pre).double()
-    q = x @ attn.W_Q[head].double() + attn.b_Q[head].double()
-    k = x @ attn.W_K[head].double() + attn.b_K[head].double()
-    v = x @ attn.W_V[head].double() + attn.b_V[head].double()
-    z = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-    return (z @ attn.W_O[head].double()).to(resid_pre.dtype).detach()
 
 
 # ---------------------------------------------------------------- 06.decompose_attn_out
@@ -183,11 +100,6 @@ def find_most_harmful_weights(model, tokens):
 
 
 ALTERNATIVES = {
-    "06.attention_scores": [scores_matmul, scores_float64],
-    "06.apply_causal_mask": [mask_where, mask_add],
-    "06.attention_pattern": [pattern_exp, pattern_log_softmax],
-    "06.attn_out_from_z": [attn_out_matmul, attn_out_flatten],
-    "06.single_head_forward": [single_head_hooks, single_head_float64],
     "06.decompose_attn_out": [decompose_loop, decompose_float64],
     "06.info_moved": [info_einsum, info_pieces],
     "06.find_info_mover": [find_info_mover_einsum, find_info_mover_library],
