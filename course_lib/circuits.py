@@ -333,7 +333,7 @@ def positional_QK_circuit(model, layer: int | None = None, head: int | None = No
 
 
 def copying_score(model, layer: int | None = None, head: int | None = None) -> torch.Tensor:
-    """Pontuação de cópia (Elhage et al. 2021): Σ Re(λ) / Σ |λ| dos autovalores do full_OV_circuit.
+    """Escore de cópia (Elhage et al. 2021): Σ Re(λ) / Σ |λ| dos autovalores do full_OV_circuit.
 
     Usamos a razão Σλ/Σ|λ| do artigo (Σλ é real: os autovalores complexos vêm em pares
     conjugados, e Σλ = traço), e não a fração de autovalores positivos, porque ela pesa cada

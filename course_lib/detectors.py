@@ -127,7 +127,7 @@ def first_token_scores(cache_or_patterns) -> torch.Tensor:
 
 
 def induction_scores(model, tokens_or_cache, seq_len: int, convention: str = "course") -> torch.Tensor:
-    """Placar de indução [n_layers, n_heads] em tokens [BOS, x_1..x_n, x_1..x_n] (n = seq_len).
+    """Escore de indução [n_layers, n_heads] em tokens [BOS, x_1..x_n, x_1..x_n] (n = seq_len).
 
     Na 2ª cópia (q >= seq_len+1) o token atual apareceu antes na posição q - seq_len;
     uma cabeça de indução olha para o token SEGUINTE a essa ocorrência, a chave
