@@ -3,7 +3,7 @@
 #
 # Um modelo de linguagem começa transformando cada token num vetor (a matriz de
 # *embedding* $W_E$) e termina transformando um vetor de volta em uma nota para cada
-# token do vocabulário (a matriz de *unembedding*, ou desembedding, $W_U$). Muitos modelos usam **a mesma
+# token do vocabulário (a matriz de desembedding, em inglês *unembedding*, $W_U$). Muitos modelos usam **a mesma
 # matriz** nas duas pontas: $W_U = W_E^\top$. Isso se chama *weight tying* — amarração
 # de pesos, ou pesos amarrados. Nesta lição vamos medir o que se ganha e o que se perde com isso.
 #
