@@ -50,7 +50,7 @@ def per_position_logprob_correct(model, tokens) -> torch.Tensor:
 
 
 def per_position_loss(model, tokens) -> torch.Tensor:
-    """Perda (entropia cruzada) em cada posição, na média do batch: [pos-1]."""
+    """Perda (entropia cruzada) em cada posição, na média do lote: [pos-1]."""
     fn = "per_position_loss"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn, min_pos=2)
@@ -65,10 +65,10 @@ def in_context_learning_score(model, tokens, early: int | None = None, late: int
     Olsson et al. usam a perda no 500º token menos a do 50º, com contexto de 512: um
     valor negativo quer dizer que tokens mais tardios, com mais contexto, são previstos
     melhor. Aqui `early` e `late` são índices do token previsto (1..pos-1, a perda em
-    `per_position_loss(...)[t-1]`), na média do batch. Para contextos curtos
+    `per_position_loss(...)[t-1]`), na média do lote. Para contextos curtos
     adaptamos a proporção do artigo (50/512 ≈ 10% e o fim do contexto): por padrão
     early = max(1, round((pos-1)/10)) e late = pos-1 (o último token). Com poucos
-    exemplos o valor é ruidoso: use um batch grande.
+    exemplos o valor é ruidoso: use um lote grande.
     """
     fn = "in_context_learning_score"
     check_model(model, fn)

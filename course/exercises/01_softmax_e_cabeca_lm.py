@@ -120,7 +120,7 @@ check("01.log_softmax", log_softmax)
 # a partir dos logits e dos ids dos tokens certos.
 #
 # Para cada linha `b`, a perda é `-log p_b(targets[b])`; a saída é a **média**
-# sobre o batch, um tensor escalar (0 eixos). Daqui em diante você pode usar
+# sobre o lote, um tensor escalar (0 eixos). Daqui em diante você pode usar
 # `torch.log_softmax` à vontade.
 
 # %% tags=["exercise"] exercise="01.cross_entropy" points=2
@@ -351,7 +351,7 @@ with when_solved("a temperatura mais bem calibrada"), torch.no_grad():
 # %% [markdown]
 # ## Exercício 01.greedy_next_token · Dificuldade ★☆☆ · ~3 min
 #
-# **Objetivo:** escolher, para cada sequência do batch, o token de maior logit
+# **Objetivo:** escolher, para cada sequência do lote, o token de maior logit
 # na **última** posição (decodificação gulosa).
 
 # %% tags=["exercise"] exercise="01.greedy_next_token" points=1
@@ -545,7 +545,7 @@ with when_solved("a sua cabeça no modelo 'lm'"):
 #
 # **Objetivo:** implementar a cabeça de mistura de softmaxes (Yang et al., 2018).
 #
-# Para cada contexto `h` (uma linha do batch):
+# Para cada contexto `h` (uma linha do lote):
 #
 # 1. pesos da mistura, que dependem do contexto: `π = softmax(h @ W_prior)`, formato `[K]`;
 # 2. um vetor por componente: `h_k = tanh(h @ W_proj[k])`, formato `[d_model]`;

@@ -701,7 +701,7 @@ print(f"{head_name(PREV)} (token anterior), contribuição direta: {prev_direct:
 
 # %%
 def ablated_loss_per_pos(heads, positions=None) -> torch.Tensor:
-    """Perda por posição [2·SEQ_LEN] (média no batch) com as cabeças `heads` zeradas em hook_z."""
+    """Perda por posição [2·SEQ_LEN] (média no lote) com as cabeças `heads` zeradas em hook_z."""
     abl_logits = ablation.ablate_heads(model, tokens, heads, mode="zero", positions=positions)
     return F.cross_entropy(abl_logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none").mean(0)
 
