@@ -234,8 +234,13 @@ for q in range(1, 11):  # só a 1ª cópia
 # Como a cabeça sabe para onde olhar? A chave certa é a posição cujo token **anterior**
 # é igual ao token atual. Mas uma chave, sozinha, só carrega o próprio token e a própria
 # posição. Alguém precisa antes copiar para cada posição "qual token veio antes de mim".
-# Esse alguém é a cabeça de token anterior da camada 0. O circuito de indução tem então
-# duas peças:
+# Esse alguém é a cabeça de token anterior da camada 0.
+#
+# Um **circuito**, no sentido de Olah et al. (2020) e Elhage et al. (2021), é um subgrafo do
+# modelo (algumas cabeças e os caminhos entre elas) que implementa um comportamento e que se
+# pode testar com intervenções: quebrá-lo tem de quebrar o comportamento, e quebrar o resto
+# não. (Os "circuitos QK e OV" da lição 07 são outra coisa: as matrizes de uma cabeça só.) O
+# circuito de indução tem duas peças:
 #
 # 1. **cabeça de token anterior** (camada 0): escreve em cada posição $k$ a informação
 #    do token $k-1$;
