@@ -313,7 +313,7 @@ def full_QK_circuit(model, layer: int | None = None, head: int | None = None) ->
 
 
 def full_OV_circuit(model, layer: int | None = None, head: int | None = None) -> FactoredMatrix:
-    """W_E W_OV W_U: [d_vocab, d_vocab], linha = token da fonte (atendido), coluna = logit de saída.
+    """W_E W_OV W_U: [d_vocab, d_vocab], linha = token da origem (o que a cabeça lê), coluna = logit de saída.
 
     Quanto atender a um token aumenta o logit de cada token, pelo caminho direto.
     Ignora LN (inclusive a final), vieses (b_V, b_O, b_U) e as camadas anteriores.
@@ -338,7 +338,7 @@ def copying_score(model, layer: int | None = None, head: int | None = None) -> t
     Usamos a razão Σλ/Σ|λ| do artigo (Σλ é real: os autovalores complexos vêm em pares
     conjugados, e Σλ = traço), e não a fração de autovalores positivos, porque ela pesa cada
     autovalor pelo seu tamanho. Vai de -1 a 1: 1 = todos reais positivos (a cabeça copia o
-    token atendido para a saída), -1 = todos reais negativos (suprime o token), perto de 0
+    token lido para a saída), -1 = todos reais negativos (suprime o token), perto de 0
     para uma cabeça aleatória. NaN se todos os autovalores forem 0.
     Devolve tensor escalar (ou [n_layers, n_heads] etc. se layer/head forem None).
     """

@@ -15,6 +15,7 @@
 # - o circuito por trás (cabeça de token anterior + cabeça de indução), numa primeira olhada;
 # - a **mudança de fase** no treino de um modelo de 2 camadas, e por que 1 camada não basta;
 # - o escore de aprendizado em contexto (ICL) de Olsson et al. (2022), e onde ele mede algo.
+# - cabeças de indução num modelo de linguagem (`lm_icl`): formação no treino e ablação com controle.
 #
 # **Tempo estimado:** ~50 min
 #
