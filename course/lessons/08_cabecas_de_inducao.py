@@ -612,9 +612,10 @@ assert second_r < first_r - 3.0 and abs(lm_second - lm_first) < 0.5
 # fica mais difícil). Nos trechos sorteados a diferença é enorme: a 1ª ocorrência custa
 # perto do acaso, a 2ª quase nada. O `lm` não ganha nada com a repetição (e paga caro pelos
 # trechos sorteados, que a gramática dele acha quase impossíveis). O preço do `lm_icl`: no
-# texto só da gramática ele perde para o `lm`, em parte porque espera trechos sorteados e
-# repetições que ali não vêm (compare com o ótimo de quem espera as passagens do treino),
-# em parte porque tem uma camada a menos e viu menos frases.
+# texto só da gramática ele perde para o `lm`. Boa parte disso é esperar trechos sorteados
+# e repetições que ali não vêm: mesmo quem conhece as probabilidades exatas das passagens
+# do treino paga o "ótimo de quem espera as passagens"; o resto, a diferença entre esse
+# ótimo e a perda do `lm_icl`, é o que ele ainda não aprendeu da gramática.
 #
 # Agora as cabeças. O escore de indução é o de sempre (`detectors.induction_scores`, em
 # `[BOS, x, x]` com x sorteado do vocabulário, n = 20), e o mesmo escore no `lm` é o
@@ -723,7 +724,7 @@ assert rise_control["2ª ocorrência, sorteados"] < 0.3 * rise["2ª ocorrência,
 
 # %% [markdown]
 # Sem as cabeças de indução, a 2ª ocorrência dos trechos sorteados volta a custar caro
-# (mais até que a 1ª: a média das cabeças empurra para tokens errados), e a dos trechos da
+# (mais até que a 1ª ocorrência, compare com a primeira tabela), e a dos trechos da
 # gramática também sobe; nos tokens que não repetem nada a perda sobe mais de dez vezes
 # menos: o efeito é **específico** da cópia. Tirar as outras duas cabeças da camada 1 (o
 # controle) custa o mesmo no resto do texto, mas mexe muito menos na cópia dos sorteados. Um escore ICL
@@ -736,7 +737,7 @@ assert rise_control["2ª ocorrência, sorteados"] < 0.3 * rise["2ª ocorrência,
 # - Sequências aleatórias repetidas `[BOS, x, x]` isolam a indução: a primeira cópia é
 #   imprevisível (perda $\approx \log(d_{vocab}-1)$), a segunda é trivial para quem induz.
 # - O logit da posição $t$ prevê o token $t+1$: `logits[:, :-1]` com `tokens[:, 1:]`.
-# - Uma cabeça de indução atende à diagonal $-(n-1)$ (o token **seguinte** à ocorrência
+# - Uma cabeça de indução olha para a diagonal $-(n-1)$ (o token **seguinte** à ocorrência
 #   anterior); a diagonal $-n$ seria o próprio token repetido.
 # - O circuito: cabeça de token anterior (camada 0) + cabeça de indução (camada 1), via
 #   composição K e OV de cópia; sem a cabeça de token anterior, a indução some.
