@@ -69,7 +69,7 @@ def check_tokens(model, tokens, fn: str, min_pos: int = 1) -> torch.Tensor:
 
 
 def check_cache(model, cache, fn: str, name: str = "cache") -> ActivationCache:
-    """Um ActivationCache deste modelo, com a dimensão de batch."""
+    """Um ActivationCache deste modelo, com a dimensão do lote (batch)."""
     if not isinstance(cache, ActivationCache):
         raise TypeError(
             f"{fn}: `{name}` deve ser um ActivationCache (de `model.run_with_cache(tokens)`); veio {type(cache).__name__}."
@@ -77,7 +77,7 @@ def check_cache(model, cache, fn: str, name: str = "cache") -> ActivationCache:
     if cache.model is not model:
         raise ValueError(f"{fn}: `{name}` foi gerado por outro modelo; rode `model.run_with_cache(tokens)` com este modelo.")
     if not cache.has_batch_dim:
-        raise ValueError(f"{fn}: `{name}` foi gerado com remove_batch_dim=True; esperado cache com a dimensão de batch.")
+        raise ValueError(f"{fn}: `{name}` foi gerado com remove_batch_dim=True; esperado cache com a dimensão do lote (batch).")
     return cache
 
 

@@ -10,7 +10,7 @@ Feita com ganchos (`run_with_hooks`), sem mexer nos pesos:
 
 Modos:
 - "zero": a ativação vira 0.
-- "mean": a ativação vira a sua MÉDIA sobre o batch E as posições, calculada com os
+- "mean": a ativação vira a sua MÉDIA sobre o lote E as posições, calculada com os
   mesmos `tokens` num forward limpo (um único vetor por cabeça ou camada). É menos
   drástica que zerar: tira a informação específica de cada token mas mantém o "nível"
   médio que as camadas seguintes esperam. Por isso uma cabeça cuja saída é constante
@@ -74,7 +74,7 @@ def _replace_hook(index, value):
 
 
 def _clean_means(model, tokens, names: list[str]) -> dict[str, torch.Tensor]:
-    """Média sobre batch e posições de cada ativação pedida, num forward limpo."""
+    """Média sobre o lote e as posições de cada ativação pedida, num forward limpo."""
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=names)
     return {n: cache[n].mean((0, 1)) for n in names}

@@ -92,7 +92,7 @@ def direct_logit_attribution(model, cache, tokens_or_target, incorrect=None, pos
     incorrect: None ou, no mesmo formato, o token "errado": mede a diferença de logits.
     granularity: "heads" (embed, pos_embed, L{l}H{h}, MLP{l}, bias = Σ b_O) ou "layers"
         (embed, pos_embed, {l}_attn_out, {l}_mlp_out — com b_O e b_out dentro).
-    per_example: False devolve a média no batch, [componente]; True devolve [componente, batch].
+    per_example: False devolve a média no lote, [componente]; True devolve [componente, batch].
 
     Devolve (values, labels); o último componente é "offset", e values.sum(0) é
     exatamente o logit (ou a diferença de logits) do modelo.

@@ -96,15 +96,15 @@ class ActivationCache:
     # ------------------------------------------------------------- lote e dispositivo
     def _batch_size(self) -> int:
         if not self.has_batch_dim:
-            raise ValueError("cache: este cache não tem dimensão de batch (foi gerado com remove_batch_dim=True).")
+            raise ValueError("cache: este cache não tem a dimensão do lote (batch) (foi gerado com remove_batch_dim=True).")
         return next(iter(self.cache_dict.values())).shape[0]
 
     def remove_batch_dim(self) -> "ActivationCache":
-        """Tira a dimensão de batch (só com batch 1), no lugar; devolve o próprio cache."""
+        """Tira a dimensão do lote (batch; só com lote de 1), no lugar; devolve o próprio cache."""
         if self.has_batch_dim:
             b = self._batch_size()
             if b != 1:
-                raise ValueError(f"remove_batch_dim: só funciona com batch de tamanho 1; este cache tem batch {b}.")
+                raise ValueError(f"remove_batch_dim: só funciona com lote de tamanho 1; este cache tem lote {b}.")
             self.cache_dict = {k: v[0] for k, v in self.cache_dict.items()}
             self.has_batch_dim = False
         return self
@@ -124,7 +124,7 @@ class ActivationCache:
         """Novo cache só com os exemplos de `batch_slice` (int, tupla, lista, Slice)."""
         batch_slice = batch_slice if isinstance(batch_slice, Slice) else Slice(batch_slice)
         if not self.has_batch_dim:
-            raise ValueError("apply_slice_to_batch_dim: este cache não tem dimensão de batch.")
+            raise ValueError("apply_slice_to_batch_dim: este cache não tem a dimensão do lote (batch).")
         new = {k: batch_slice.apply(v, dim=0) for k, v in self.cache_dict.items()}
         return ActivationCache(new, self.model, has_batch_dim=batch_slice.mode != "int")
 

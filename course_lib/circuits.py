@@ -305,7 +305,7 @@ def W_OV(model, layer: int | None = None, head: int | None = None) -> FactoredMa
 def full_QK_circuit(model, layer: int | None = None, head: int | None = None) -> FactoredMatrix:
     """W_E W_QK W_Eᵀ: [d_vocab, d_vocab], linha = token da query, coluna = token da key.
 
-    Quanto a cabeça quer atender de um token a outro pelo caminho direto do embedding.
+    Quanto a consulta de um token quer ler a chave de outro, pelo caminho direto do embedding.
     Ignora LN, vieses, W_pos, 1/√d_head e as camadas anteriores (veja o topo do módulo).
     """
     W_E = _check_model(model).W_E.detach()
@@ -313,9 +313,9 @@ def full_QK_circuit(model, layer: int | None = None, head: int | None = None) ->
 
 
 def full_OV_circuit(model, layer: int | None = None, head: int | None = None) -> FactoredMatrix:
-    """W_E W_OV W_U: [d_vocab, d_vocab], linha = token da fonte (atendido), coluna = logit de saída.
+    """W_E W_OV W_U: [d_vocab, d_vocab], linha = token da origem (o que a cabeça lê), coluna = logit de saída.
 
-    Quanto atender a um token aumenta o logit de cada token, pelo caminho direto.
+    Quanto ler um token aumenta o logit de cada token, pelo caminho direto.
     Ignora LN (inclusive a final), vieses (b_V, b_O, b_U) e as camadas anteriores.
     """
     _check_model(model)
@@ -333,12 +333,12 @@ def positional_QK_circuit(model, layer: int | None = None, head: int | None = No
 
 
 def copying_score(model, layer: int | None = None, head: int | None = None) -> torch.Tensor:
-    """Pontuação de cópia (Elhage et al. 2021): Σ Re(λ) / Σ |λ| dos autovalores do full_OV_circuit.
+    """Escore de cópia (Elhage et al. 2021): Σ Re(λ) / Σ |λ| dos autovalores do full_OV_circuit.
 
     Usamos a razão Σλ/Σ|λ| do artigo (Σλ é real: os autovalores complexos vêm em pares
     conjugados, e Σλ = traço), e não a fração de autovalores positivos, porque ela pesa cada
     autovalor pelo seu tamanho. Vai de -1 a 1: 1 = todos reais positivos (a cabeça copia o
-    token atendido para a saída), -1 = todos reais negativos (suprime o token), perto de 0
+    token lido para a saída), -1 = todos reais negativos (suprime o token), perto de 0
     para uma cabeça aleatória. NaN se todos os autovalores forem 0.
     Devolve tensor escalar (ou [n_layers, n_heads] etc. se layer/head forem None).
     """
@@ -418,7 +418,7 @@ def composition_scores(model, kind: str = "Q") -> torch.Tensor:
 def top1_diagonal_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     """Fração das linhas de `matrix` [..., n, n] cujo máximo está na diagonal: [...].
 
-    Para o OV completo: "atender ao token s faz de s o logit mais aumentado". Uma matriz
+    Para o OV completo: "ler o token s faz de s o logit mais aumentado". Uma matriz
     sorteada ao acaso acerta cerca de 1/n das linhas.
     """
     matrix = _check_tensor("matrix", matrix, min_ndim=2)

@@ -504,6 +504,8 @@ class PtGrammar:
 P_REPEAT_SENTENCE = 0.2   # a frase repete, palavra por palavra, uma frase anterior da passagem
 P_REPEAT_SUBJECT = 0.4    # a frase começa com o sujeito de uma frase anterior ("o rei velho ... o rei velho")
 P_CONTINUE = 0.0          # depois de repetir a frase j, repete também a frase j+1 (um trecho longo volta)
+P_RANDOM = 0.0            # uma frase nova é um trecho sorteado (palavras ao acaso, como um nome nunca visto)
+RANDOM_LEN = (4, 8)       # palavras do trecho sorteado: comprimento uniforme entre os dois, mais o "."
 
 
 class PtPassages:
@@ -520,6 +522,13 @@ class PtPassages:
     seguinte repete a frase j+1: trechos de várias frases voltam inteiros (como uma
     citação ou um refrão).
 
+    Uma frase nova é, com probabilidade `p_random`, um **trecho sorteado**: de
+    `random_len[0]` a `random_len[1]` palavras (comprimento uniforme) sorteadas
+    uniformemente do vocabulário (sem o BOS e sem o "."), seguidas de ".". A gramática
+    não prevê um trecho sorteado (como um nome próprio que o leitor nunca viu); quando
+    ele volta (pela repetição de frases acima), só quem copia do contexto o acerta. O
+    sujeito repetido (`p_subject`) vem só das frases anteriores que a gramática gera.
+
     A probabilidade do próximo token continua EXATA: o algoritmo forward soma, além
     dos estados da gramática, as hipóteses "estou copiando a frase j (ou o sujeito j)
     e estou na palavra i da cópia". O que muda em relação à PtGrammar: a distribuição
@@ -528,8 +537,10 @@ class PtPassages:
     """
 
     def __init__(self, grammar: PtGrammar | None = None, p_sentence: float = P_REPEAT_SENTENCE,
-                 p_subject: float = P_REPEAT_SUBJECT, p_continue: float = P_CONTINUE):
-        for name, p in (("p_sentence", p_sentence), ("p_subject", p_subject), ("p_continue", p_continue)):
+                 p_subject: float = P_REPEAT_SUBJECT, p_continue: float = P_CONTINUE,
+                 p_random: float = P_RANDOM, random_len: tuple = RANDOM_LEN):
+        for name, p in (("p_sentence", p_sentence), ("p_subject", p_subject), ("p_continue", p_continue),
+                        ("p_random", p_random)):
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
                 raise ValueError(f"PtPassages: '{name}' deve ser um número em [0, 1], mas veio {p!r}.")
         if p_sentence + p_subject > 1:
@@ -539,7 +550,13 @@ class PtPassages:
         elif not isinstance(grammar, PtGrammar):
             raise TypeError(f"PtPassages: 'grammar' deve ser PtGrammar, mas veio {type(grammar).__name__}.")
         self.grammar, self.p_sentence, self.p_subject = grammar, float(p_sentence), float(p_subject)
-        self.p_continue = float(p_continue)
+        self.p_continue, self.p_random = float(p_continue), float(p_random)
+        if (not isinstance(random_len, (tuple, list)) or len(random_len) != 2
+                or any(isinstance(x, bool) or not isinstance(x, int) for x in random_len)
+                or not 1 <= random_len[0] <= random_len[1]):
+            raise ValueError("PtPassages: 'random_len' deve ser um par de inteiros (mínimo, máximo) com "
+                             f"1 <= mínimo <= máximo, mas veio {random_len!r}.")
+        self.random_len = (int(random_len[0]), int(random_len[1]))
         ids = grammar._token_to_id
         self._adjective_ids = {ids[w] for a in ADJECTIVES for w in a[:4] if w in ids}
         # substantivo (id) -> estado da gramática logo depois do sujeito ("sujeito", gênero, número, classe)
@@ -550,6 +567,25 @@ class PtPassages:
                 if w in ids and state in grammar._state_index:
                     self._after_subject[ids[w]] = grammar._state_index[state]
         self._dot = ids["."]
+        # palavras de um trecho sorteado: todo o vocabulário menos o BOS (0) e o "."
+        self._random_ids = [i for i in range(1, grammar.d_vocab) if i != self._dot]
+        self._random_emit = torch.zeros(grammar.d_vocab, dtype=torch.float64)
+        self._random_emit[self._random_ids] = 1.0 / len(self._random_ids)
+        self._grammatical_cache = {}
+
+    def _grammatical(self, sentence: tuple) -> bool:
+        """A frase (ids, terminada em ".") é uma frase que a gramática pode gerar? (tem sujeito)"""
+        if sentence not in self._grammatical_cache:
+            states = {0}
+            for tok in sentence:
+                states = {nxt for st in states for nxt, _ in self.grammar._next[st].get(tok, ())}
+            self._grammatical_cache[sentence] = 0 in states
+        return self._grammatical_cache[sentence]
+
+    def _random_end(self, k: int) -> float:
+        """P(o trecho sorteado acaba aqui | já tem k palavras): comprimento uniforme em random_len."""
+        lo, hi = self.random_len
+        return 0.0 if k < lo else 1.0 / (hi - k + 1)
 
     @property
     def d_vocab(self) -> int:
@@ -572,50 +608,72 @@ class PtPassages:
         repete (se a frase copiada já era cópia, aponta para o original), ou -1 se o
         token não é cópia. Determinístico dado `rng`.
         """
+        ids, sources, _ = self._sample(rng, n_tokens, "sample_passage")
+        return ids, sources
+
+    def _sample(self, rng, n_tokens: int, fn: str):
+        """(ids, fontes, sorteado): sorteado[q] = True se o token q é de um trecho sorteado (ou cópia de um)."""
         if not isinstance(rng, random.Random):
-            raise TypeError(f"sample_passage: 'rng' deve ser random.Random, mas veio {type(rng).__name__}.")
-        _check_int("sample_passage", "n_tokens", n_tokens, 1)
+            raise TypeError(f"{fn}: 'rng' deve ser random.Random, mas veio {type(rng).__name__}.")
+        _check_int(fn, "n_tokens", n_tokens, 1)
         ids, sources, sentences = [0], [-1], []  # sentences: (posição inicial, ids) das frases completas
+        is_random, flags = [False], []  # por token; por frase (a frase é um trecho sorteado?)
+        with_subject = []  # índices das frases que a gramática gera (de onde um sujeito pode voltar)
         to_ids = lambda words: [self.grammar._token_to_id[w] for w in words]
         root = lambda pos, n: [sources[p] if sources[p] >= 0 else p for p in range(pos, pos + n)]
         copied = None  # índice da frase que a frase anterior repetiu (ou None)
         while len(ids) < n_tokens:
             start = len(ids)
+            flag = False
             if copied is not None and rng.random() < self.p_continue:
                 copied += 1
                 pos, sent = sentences[copied]
-                new, src = list(sent), root(pos, len(sent))
+                new, src, flag = list(sent), root(pos, len(sent)), flags[copied]
             elif sentences and (r := rng.random()) < self.p_sentence:
                 copied = rng.randrange(len(sentences))
                 pos, sent = sentences[copied]
-                new, src = list(sent), root(pos, len(sent))
-            elif sentences and r < self.p_sentence + self.p_subject:
-                pos, sent = sentences[rng.randrange(len(sentences))]
+                new, src, flag = list(sent), root(pos, len(sent)), flags[copied]
+            elif with_subject and r < self.p_sentence + self.p_subject:
+                pos, sent = sentences[with_subject[rng.randrange(len(with_subject))]]
                 subject, after = self._subject(sent)
                 new = list(subject) + to_ids(self.grammar._sample_from(after, rng))
                 src = root(pos, len(subject)) + [-1] * (len(new) - len(subject))
                 copied = None
+            elif self.p_random and rng.random() < self.p_random:
+                lo, hi = self.random_len
+                new = [rng.choice(self._random_ids) for _ in range(rng.randint(lo, hi))] + [self._dot]
+                src, flag, copied = [-1] * len(new), True, None
             else:
                 new = to_ids(self.grammar._sample_from(0, rng))
                 src = [-1] * len(new)
                 copied = None
+            if self._grammatical(tuple(new)):
+                with_subject.append(len(sentences))
             ids += new
             sources += src
+            is_random += [flag] * len(new)
+            flags.append(flag)
             sentences.append((start, tuple(new)))
-        return ids[:n_tokens], sources[:n_tokens]
+        return ids[:n_tokens], sources[:n_tokens], is_random[:n_tokens]
 
-    def make_dataset(self, n_seqs: int, n_ctx: int, seed: int = 0, return_sources: bool = False):
+    def make_dataset(self, n_seqs: int, n_ctx: int, seed: int = 0, return_sources: bool = False,
+                     return_random: bool = False):
         """Tensor [n_seqs, n_ctx]: cada linha é uma passagem (BOS + frases), cortada em n_ctx tokens.
 
-        Com return_sources=True devolve também as fontes [n_seqs, n_ctx] (veja `sample_passage`).
+        Com return_sources=True devolve também as fontes [n_seqs, n_ctx] (veja `sample_passage`);
+        com return_random=True, também a máscara [n_seqs, n_ctx] dos tokens de trechos sorteados
+        (1ª ocorrência ou cópia): (tokens, fontes, sorteado).
         """
         _check_int("make_dataset", "n_seqs", n_seqs, 1)
         _check_int("make_dataset", "n_ctx", n_ctx, 2)
-        if not isinstance(return_sources, bool):
-            raise TypeError(f"make_dataset: 'return_sources' deve ser True ou False, mas veio {return_sources!r}.")
+        for name, flag in (("return_sources", return_sources), ("return_random", return_random)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"make_dataset: '{name}' deve ser True ou False, mas veio {flag!r}.")
         rng = random.Random(seed)
-        rows, srcs = zip(*(self.sample_passage(rng, n_ctx) for _ in range(n_seqs)))
+        rows, srcs, rand = zip(*(self._sample(rng, n_ctx, "make_dataset") for _ in range(n_seqs)))
         tokens = torch.tensor(rows, dtype=torch.long)
+        if return_random:
+            return tokens, torch.tensor(srcs, dtype=torch.long), torch.tensor(rand, dtype=torch.bool)
         return (tokens, torch.tensor(srcs, dtype=torch.long)) if return_sources else tokens
 
     # ------------------------------------------------------------------ probabilidades exatas
@@ -625,7 +683,8 @@ class PtPassages:
         Hipóteses: ("g", estado) = frase da gramática nesse estado; ("s", frase, i, j) = repetindo
         a frase j (ids), a próxima palavra é frase[i]; ("c", sujeito, i, depois) = repetindo o
         sujeito (ids), a próxima palavra é sujeito[i], e no fim volta à gramática no estado
-        `depois`. No "." final, ("fim", j) guarda a massa de quem acabou de repetir a frase j.
+        `depois`; ("r", k) = num trecho sorteado com k palavras até aqui. No "." final, ("fim", j)
+        guarda a massa de quem acabou de repetir a frase j.
         """
         if len(ids) == 0 or ids[0] != 0:
             raise ValueError(f"{where}: a sequência deve começar com o BOS (id 0), mas começa com {ids[:1]}.")
@@ -634,6 +693,7 @@ class PtPassages:
         def sentence_start(ended: dict):
             """Hipóteses no início de uma frase; `ended` = {hipótese depois do ".": prob}."""
             n, hyps, free = len(sentences), {}, 0.0
+            subj = [sent for sent in sentences if self._grammatical(sent)]
             for key, w in ended.items():
                 if key[0] == "fim":  # acabou de repetir a frase key[1]: continua na seguinte?
                     nk = ("s", sentences[key[1] + 1], 0, key[1] + 1)
@@ -641,14 +701,18 @@ class PtPassages:
                     free += w * (1 - self.p_continue)
                 else:
                     free += w
+            fresh = free * (1.0 - ((self.p_sentence if n else 0.0) + (self.p_subject if subj else 0.0)))
             key = ("g", 0)
-            hyps[key] = hyps.get(key, 0.0) + free * (1.0 - (self.p_sentence + self.p_subject if n else 0.0))
+            hyps[key] = hyps.get(key, 0.0) + fresh * (1.0 - self.p_random)
+            if self.p_random:
+                hyps["r", 0] = fresh * self.p_random
             for j, sent in enumerate(sentences):
                 key = ("s", sent, 0, j)
                 hyps[key] = hyps.get(key, 0.0) + free * self.p_sentence / n
+            for sent in subj:
                 subject, after = self._subject(sent)
                 key = ("c", subject, 0, after)
-                hyps[key] = hyps.get(key, 0.0) + free * self.p_subject / n
+                hyps[key] = hyps.get(key, 0.0) + free * self.p_subject / len(subj)
             return {k: p for k, p in hyps.items() if p > 0}
 
         hyps = sentence_start({("g", 0): 1.0})
@@ -659,6 +723,11 @@ class PtPassages:
                 if key[0] == "g":
                     for nxt, p in self.grammar._next[key[1]].get(tok, ()):
                         new["g", nxt] = new.get(("g", nxt), 0.0) + w * p
+                elif key[0] == "r":
+                    p = self._random_prob(key[1], tok)
+                    if p > 0:
+                        nk = ("r_fim",) if tok == self._dot else ("r", key[1] + 1)
+                        new[nk] = new.get(nk, 0.0) + w * p
                 else:
                     kind, span, j, tag = key
                     if span[j] == tok:
@@ -680,11 +749,22 @@ class PtPassages:
                 hyps = sentence_start(hyps)
             yield hyps
 
+    def _random_prob(self, k: int, tok: int) -> float:
+        """P(próxima palavra = tok | trecho sorteado com k palavras até aqui)."""
+        end = self._random_end(k)
+        if tok == self._dot:
+            return end
+        return (1.0 - end) / len(self._random_ids) if tok != 0 else 0.0
+
     def _next_probs(self, hyps: dict) -> torch.Tensor:
         probs = torch.zeros(self.d_vocab, dtype=torch.float64)
         for key, w in hyps.items():
             if key[0] == "g":
                 probs += w * self.grammar._emit[key[1]]
+            elif key[0] == "r":
+                end = self._random_end(key[1])
+                probs += w * (1.0 - end) * self._random_emit
+                probs[self._dot] += w * end
             else:
                 probs[key[1][key[2]]] += w
         return probs
@@ -713,6 +793,8 @@ class PtPassages:
                 for key, w in hyps.items():
                     if key[0] == "g":
                         p += w * self.grammar._emit_dict[key[1]].get(tok, 0.0)
+                    elif key[0] == "r":
+                        p += w * self._random_prob(key[1], tok)
                     elif key[1][key[2]] == tok:
                         p += w
                 out[b, i] = -math.log(p) if p > 0 else math.inf

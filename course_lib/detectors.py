@@ -1,7 +1,7 @@
 """Detectores de cabeças de atenção: para onde cada cabeça olha, em média?
 
 Todos devolvem um escore [n_layers, n_heads] em [0, 1]: a massa média de atenção
-que a cabeça põe na chave "certa", na média do batch e das posições de consulta
+que a cabeça põe na chave "certa", na média do lote e das posições de consulta
 (query) onde essa chave está definida. Posições onde ela não está definida ficam
 de fora — por exemplo a posição 0, onde toda cabeça é obrigada a olhar para si
 mesma (é a única chave), não conta para nenhum detector.
@@ -49,7 +49,7 @@ def _stack_patterns(cache_or_patterns, fn: str) -> torch.Tensor:
         n = cache.model.cfg.n_layers
         require(cache, [f"blocks.{l}.attn.hook_pattern" for l in range(n)], fn)
         if not cache.has_batch_dim:
-            raise ValueError(f"{fn}: o cache foi gerado com remove_batch_dim=True; esperado cache com a dimensão de batch.")
+            raise ValueError(f"{fn}: o cache foi gerado com remove_batch_dim=True; esperado cache com a dimensão do lote (batch).")
         patterns = torch.stack([cache["pattern", l] for l in range(n)])
     elif isinstance(cache_or_patterns, (list, tuple)) and all(isinstance(p, torch.Tensor) for p in cache_or_patterns):
         shapes = {tuple(p.shape) for p in cache_or_patterns}
@@ -74,7 +74,7 @@ def _stack_patterns(cache_or_patterns, fn: str) -> torch.Tensor:
 
 
 def _mask_scores(patterns: torch.Tensor, mask: torch.Tensor, fn: str) -> torch.Tensor:
-    """Σ_k padrão[q, k]·máscara[q, k], na média do batch e das linhas q onde a máscara não é toda zero.
+    """Σ_k padrão[q, k]·máscara[q, k], na média do lote e das linhas q onde a máscara não é toda zero.
 
     patterns [n_layers, batch, head, q, k]; mask [q, k] ou [batch, q, k]. Devolve [n_layers, n_heads].
     """
@@ -127,7 +127,7 @@ def first_token_scores(cache_or_patterns) -> torch.Tensor:
 
 
 def induction_scores(model, tokens_or_cache, seq_len: int, convention: str = "course") -> torch.Tensor:
-    """Placar de indução [n_layers, n_heads] em tokens [BOS, x_1..x_n, x_1..x_n] (n = seq_len).
+    """Escore de indução [n_layers, n_heads] em tokens [BOS, x_1..x_n, x_1..x_n] (n = seq_len).
 
     Na 2ª cópia (q >= seq_len+1) o token atual apareceu antes na posição q - seq_len;
     uma cabeça de indução olha para o token SEGUINTE a essa ocorrência, a chave
@@ -202,7 +202,7 @@ def detect_pattern(model, tokens, pattern, cache=None) -> torch.Tensor:
 
     Métrica: para cada consulta q cuja linha do padrão não é toda zero,
     Σ_k atenção[q, k]·pattern[q, k] — com máscara 0/1, a fração da atenção que cai
-    nas chaves marcadas —, na média do batch e dessas consultas. Diferença para o
+    nas chaves marcadas —, na média do lote e dessas consultas. Diferença para o
     `detect_head` do TransformerLens (métrica "mul"): lá as linhas sem chave marcada
     entram na média com escore 0; aqui ficam de fora.
     """
@@ -217,7 +217,7 @@ def detect_pattern(model, tokens, pattern, cache=None) -> torch.Tensor:
     patterns = _stack_patterns(cache, fn)
     if patterns.shape[1] != tokens.shape[0] or patterns.shape[-1] != tokens.shape[1]:
         raise ValueError(
-            f"{fn}: `cache` tem batch {patterns.shape[1]} e pos {patterns.shape[-1]}, mas `tokens` tem formato "
+            f"{fn}: `cache` tem lote {patterns.shape[1]} e pos {patterns.shape[-1]}, mas `tokens` tem formato "
             f"{tuple(tokens.shape)}; passe o cache destes mesmos tokens."
         )
     return _mask_scores(patterns, mask, fn)

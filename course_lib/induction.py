@@ -50,7 +50,7 @@ def per_position_logprob_correct(model, tokens) -> torch.Tensor:
 
 
 def per_position_loss(model, tokens) -> torch.Tensor:
-    """Perda (entropia cruzada) em cada posição, na média do batch: [pos-1]."""
+    """Perda (entropia cruzada) em cada posição, na média do lote: [pos-1]."""
     fn = "per_position_loss"
     check_model(model, fn)
     tokens = check_tokens(model, tokens, fn, min_pos=2)
@@ -60,15 +60,15 @@ def per_position_loss(model, tokens) -> torch.Tensor:
 
 
 def in_context_learning_score(model, tokens, early: int | None = None, late: int | None = None) -> float:
-    """Placar de aprendizado em contexto (Olsson et al., 2022): perda(late) - perda(early).
+    """Escore de aprendizado em contexto (Olsson et al., 2022): perda(late) - perda(early).
 
     Olsson et al. usam a perda no 500º token menos a do 50º, com contexto de 512: um
     valor negativo quer dizer que tokens mais tardios, com mais contexto, são previstos
     melhor. Aqui `early` e `late` são índices do token previsto (1..pos-1, a perda em
-    `per_position_loss(...)[t-1]`), na média do batch. Para contextos curtos
+    `per_position_loss(...)[t-1]`), na média do lote. Para contextos curtos
     adaptamos a proporção do artigo (50/512 ≈ 10% e o fim do contexto): por padrão
     early = max(1, round((pos-1)/10)) e late = pos-1 (o último token). Com poucos
-    exemplos o valor é ruidoso: use um batch grande.
+    exemplos o valor é ruidoso: use um lote grande.
     """
     fn = "in_context_learning_score"
     check_model(model, fn)
@@ -156,7 +156,7 @@ def phase_change_step(steps, loss, window: int = 5) -> int:
     return int(round(float((centre[i] + centre[i + 1]) / 2)))
 
 
-def repeated_span_loss(model, tokens, sources) -> tuple[float, float]:
+def repeated_span_loss(model, tokens, sources, mask=None) -> tuple[float, float]:
     """Perda média nas 2ª ocorrências de trechos repetidos e nas 1ª ocorrências correspondentes.
 
     sources [batch, pos]: para cada token, a posição da ocorrência anterior que ele
@@ -167,6 +167,8 @@ def repeated_span_loss(model, tokens, sources) -> tuple[float, float]:
     assim, compara a perda no token q (2ª ocorrência) com a perda no token sources[q]
     (1ª ocorrência, o mesmo token num contexto sem a cópia). Devolve
     (perda_1a_ocorrência, perda_2a_ocorrência), nas mesmas palavras, em pares.
+    mask [batch, pos] (opcional, bool): conta só os tokens q com mask[q] verdadeiro (p. ex. só
+    os trechos sorteados de `PtPassages.make_dataset(..., return_random=True)`).
     """
     fn = "repeated_span_loss"
     check_model(model, fn)
@@ -184,6 +186,12 @@ def repeated_span_loss(model, tokens, sources) -> tuple[float, float]:
         raise ValueError(f"{fn}: em `sources`, o token da posição de origem difere do token repetido.")
     inside = torch.zeros_like(sources, dtype=torch.bool)
     inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != tokens.shape:
+            got = f"{mask.dtype}, {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(f"{fn}: `mask` deve ser um tensor bool com o formato de `tokens` "
+                             f"{tuple(tokens.shape)}; veio {got}.")
+        inside &= mask.to(tokens.device)
     if not inside.any():
         raise ValueError(f"{fn}: nenhum trecho repetido com pelo menos 2 tokens em `tokens`.")
     with torch.no_grad():

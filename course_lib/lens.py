@@ -121,7 +121,7 @@ def _single_sequence_lens(model, cache_or_tokens, fn, **kw):
     """Lente de um único exemplo: ([linha, pos, d_vocab], rótulos)."""
     logits, labels = logit_lens(model, cache_or_tokens, **kw)
     if logits.shape[1] != 1:
-        raise ValueError(f"{fn}: esperado um único exemplo (batch = 1); veio batch de {logits.shape[1]}.")
+        raise ValueError(f"{fn}: esperado um único exemplo (lote de 1); veio um lote de {logits.shape[1]}.")
     return logits[:, 0], labels
 
 

@@ -594,7 +594,7 @@ class HookedTransformer(HookedRootModule):
             input = self.to_tokens(input, prepend_bos=prepend_bos)
         if isinstance(input, torch.Tensor) and input.ndim == 2:
             if input.shape[0] != 1:
-                raise ValueError(f"to_str_tokens: esperado um único exemplo; veio batch de {input.shape[0]}.")
+                raise ValueError(f"to_str_tokens: esperado um único exemplo; veio um lote de {input.shape[0]}.")
             input = input[0]
         if isinstance(input, torch.Tensor):
             input = input.reshape(-1).tolist()

@@ -50,7 +50,7 @@ def info_moved(model, cache, layer: int, head: int) -> torch.Tensor:
 def head_movement_summary(model, cache) -> dict[str, torch.Tensor]:
     """Resumo por cabeça, cada um [n_layers, n_heads], sobre as consultas q >= 1 (q = 0 só vê a si mesma):
 
-    - "moved_from_others": Σ_{k != q} info[q, k], na média do batch e das consultas: quanta
+    - "moved_from_others": Σ_{k != q} info[q, k], na média do lote e das consultas: quanta
       informação (em norma) a cabeça traz de OUTRAS posições.
     - "mean_distance": distância média q - k, ponderada por info:
       Σ info[q, k]·(q - k) / Σ info[q, k], somando em batch, q e k. 1 = traz do token

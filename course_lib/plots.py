@@ -358,7 +358,7 @@ def plot_head_scores(scores, title: str | None = None, fmt: str = ".2f", colorba
     _set_ticks(ax, "y", [f"L{l}" for l in range(n_layers)])
     ax.set_xlabel("cabeça")
     ax.set_ylabel("camada")
-    ax.set_title(title or "Pontuação por cabeça")
+    ax.set_title(title or "Escore por cabeça")
     fig.colorbar(im, ax=ax, label=colorbar_label)
     fig.tight_layout()
     return _finish(fig)

@@ -32,9 +32,12 @@ TIED_TRAIN = dict(n_steps=800, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192
 
 LM_ICL_CFG = dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256, n_ctx=64, normalization="LN",
                   act_fn="gelu", init_std=0.02, seed=0)
-LM_ICL_TRAIN = dict(n_steps=2000, lr=3e-3, batch_size=32, seed=0, n_train_seqs=8192, decay_steps=0)
-LM_ICL_DATA = dict(p_sentence=0.4, p_subject=0.2, p_continue=0.9)  # PtPassages(**LM_ICL_DATA)
+LM_ICL_TRAIN = dict(n_steps=2000, lr=3e-3, batch_size=32, seed=0, n_train_seqs=65536, decay_steps=0)
+# PtPassages(**LM_ICL_DATA): frases e sujeitos que voltam, e trechos sorteados (metade das frases novas)
+LM_ICL_DATA = dict(p_sentence=0.4, p_subject=0.2, p_continue=0.9, p_random=0.5)
+LM_ICL_EVAL_EVERY = 10  # a curva de treino guardada no .json (escore de indução e perdas nos trechos)
 ICL_EARLY, ICL_LATE = 6, 63  # escore de aprendizado em contexto: perda no token 63 menos no token 6
+ICL_HEAD_THRESHOLD = 0.3  # "cabeça de indução": escore de indução acima disto em [BOS, x, x]
 
 EVAL_SEED = 12345  # dados de avaliação: sementes que o treino nunca usa
 
@@ -151,13 +154,15 @@ def train_lm(cfg_dict: dict, train_args: dict, progress: bool = True, eval_every
 
 
 # ------------------------------------------------------------------ modelo de linguagem com repetições
-def icl_eval_data(n_ctx: int = 64, n: int = 2048, repeats: bool = True):
-    """Passagens nunca vistas no treino (semente de avaliação) e suas fontes de cópia.
+def icl_eval_data(n_ctx: int = 64, n: int = 2048, repeats: bool = True, random_spans: bool = True):
+    """Passagens nunca vistas no treino (semente de avaliação): (tokens, fontes, sorteado).
 
-    repeats=False: o controle, passagens da mesma gramática sem nenhuma repetição.
+    repeats=False: o controle, as mesmas probabilidades sem nenhuma repetição (os trechos
+    sorteados aparecem, mas nunca voltam); random_spans=False: sem trechos sorteados.
     """
-    passages = PtPassages(**LM_ICL_DATA) if repeats else PtPassages(p_sentence=0.0, p_subject=0.0)
-    return passages.make_dataset(n, n_ctx, seed=EVAL_SEED, return_sources=True)
+    probs = {**LM_ICL_DATA, **({} if repeats else {"p_sentence": 0.0, "p_subject": 0.0}),
+             **({} if random_spans else {"p_random": 0.0})}
+    return PtPassages(**probs).make_dataset(n, n_ctx, seed=EVAL_SEED, return_random=True)
 
 
 def icl_induction_scores(model: HookedTransformer, seq_len: int = 20, batch: int = 64) -> torch.Tensor:
@@ -174,19 +179,25 @@ def _best_head(scores: torch.Tensor, layers=None) -> tuple[str, float]:
 
 
 def lm_icl_eval(model: HookedTransformer, data) -> dict:
-    """Métricas baratas para acompanhar o treino (a cada `eval_every` passos)."""
-    from .induction import in_context_learning_score, repeated_span_loss
+    """Métricas baratas para acompanhar o treino (a cada `eval_every` passos), em passagens nunca vistas.
 
-    tokens, sources = data
-    first, second = repeated_span_loss(model, tokens, sources)
+    Perdas na 1ª e na 2ª ocorrência dos trechos sorteados que voltam (onde só copiar ajuda) e
+    dos trechos da gramática que voltam; escore de indução da melhor cabeça em [BOS, x, x].
+    """
+    tokens, sources, is_random = data
+    with torch.no_grad():  # um forward só (as mesmas contas de repeated_span_loss e in_context_learning_score)
+        loss = model(tokens, return_type="loss", loss_per_token=True)
+    first, second = _span_pairs(loss, sources, is_random)
+    g_first, g_second = _span_pairs(loss, sources, ~is_random)
     return {"induction_score": _best_head(icl_induction_scores(model))[1],
-            "first_occurrence_loss": first, "second_occurrence_loss": second,
-            "icl_score": in_context_learning_score(model, tokens, ICL_EARLY, ICL_LATE)}
+            "random_first_occurrence_loss": first, "random_second_occurrence_loss": second,
+            "grammar_first_occurrence_loss": g_first, "grammar_second_occurrence_loss": g_second,
+            "icl_score": _icl(loss.mean(0), ICL_EARLY, ICL_LATE)}
 
 
-def train_lm_icl(progress: bool = True, eval_every: int = 25, n_steps: int | None = None,
+def train_lm_icl(progress: bool = True, eval_every: int = LM_ICL_EVAL_EVERY, n_steps: int | None = None,
                  cfg_overrides: dict | None = None):
-    """Treina o `lm_icl`: o modelo de linguagem em passagens com repetições (PtPassages)."""
+    """Treina o `lm_icl`: o modelo de linguagem em passagens com repetições e trechos sorteados (PtPassages)."""
     passages = PtPassages(**LM_ICL_DATA)
     tokenizer = passages.tokenizer()
     cfg = Config(d_vocab=tokenizer.d_vocab, **{**LM_ICL_CFG, **(cfg_overrides or {})})
@@ -204,16 +215,35 @@ def train_lm_icl(progress: bool = True, eval_every: int = 25, n_steps: int | Non
     return model, history
 
 
-def _optimal_span_loss(per_token: torch.Tensor, sources: torch.Tensor) -> tuple[float, float]:
-    """O mesmo par (1ª, 2ª ocorrência) de `repeated_span_loss`, com a perda exata por token."""
-    inside = torch.zeros_like(sources, dtype=torch.bool)
-    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
-    b, q = inside.nonzero(as_tuple=True)
-    return float(per_token[b, sources[b, q] - 1].mean()), float(per_token[b, q - 1].mean())
-
-
 def _icl(per_position: torch.Tensor, early: int, late: int) -> float:
     return float(per_position[late - 1] - per_position[early - 1])
+
+
+def _span_pairs(loss: torch.Tensor, sources: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """(1ª, 2ª ocorrência) de `repeated_span_loss`, a partir da perda por token [batch, pos-1] já calculada."""
+    inside = torch.zeros_like(sources, dtype=torch.bool)
+    inside[:, 1:] = (sources[:, 1:] >= 1) & (sources[:, :-1] == sources[:, 1:] - 1)
+    b, q = (inside & mask).nonzero(as_tuple=True)
+    return float(loss[b, sources[b, q] - 1].mean()), float(loss[b, q - 1].mean())
+
+
+def icl_ablation(model: HookedTransformer, tokens, sources, is_random, heads) -> dict:
+    """Perdas com as cabeças `heads` [(camada, cabeça)] trocadas pela média (ou intactas, heads=[]).
+
+    Devolve a perda na 2ª ocorrência dos trechos sorteados (o que a indução faz), na 2ª dos trechos
+    da gramática, e nos tokens que não repetem nada (o resto do texto: a especificidade).
+    """
+    import torch.nn.functional as F
+
+    from .ablation import ablate_heads
+
+    with torch.no_grad():
+        logits = ablate_heads(model, tokens, heads, mode="mean") if heads else model(tokens)
+    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none").view(
+        tokens.shape[0], -1)
+    return {"random_second_occurrence_loss": _span_pairs(loss, sources, is_random)[1],
+            "grammar_second_occurrence_loss": _span_pairs(loss, sources, ~is_random)[1],
+            "not_repeated_loss": float(loss[sources[:, 1:] < 0].mean())}
 
 
 def lm_icl_metrics(model: HookedTransformer, n_eval: int = 2048, n_optimal: int = 256) -> dict:
@@ -223,7 +253,9 @@ def lm_icl_metrics(model: HookedTransformer, n_eval: int = 2048, n_optimal: int 
     - escore de aprendizado em contexto (ICL) nas passagens nunca vistas, contra o mesmo escore
       em passagens sem repetição, o do `lm` (que nunca viu repetições, nos 32 primeiros tokens,
       o contexto dele) e o do preditor ótimo (probabilidade exata);
-    - perda na 2ª ocorrência de trechos repetidos contra a 1ª.
+    - perda na 2ª ocorrência de trechos repetidos contra a 1ª (sorteados e da gramática);
+    - ablação pela média das cabeças de indução contra a das outras cabeças da camada 1;
+    - texto só da gramática (sem trechos sorteados nem repetições): perda contra o `lm` e o ótimo.
     """
     from .detectors import previous_token_scores
     from .induction import per_position_loss, repeated_span_loss
@@ -234,26 +266,42 @@ def lm_icl_metrics(model: HookedTransformer, n_eval: int = 2048, n_optimal: int 
     rand = induction_eval_tokens(model.cfg.d_vocab, 64, 20)
     _, cache = model.run_with_cache(rand, names_filter=lambda n: n.endswith("hook_pattern"))
     prev = previous_token_scores(cache)
-    tokens, sources = icl_eval_data(n_ctx, n_eval)
-    plain, _ = icl_eval_data(n_ctx, n_eval, repeats=False)
+    tokens, sources, is_random = icl_eval_data(n_ctx, n_eval)
+    plain, _, _ = icl_eval_data(n_ctx, n_eval, repeats=False)
+    text, _, _ = icl_eval_data(n_ctx, n_eval, repeats=False, random_spans=False)  # só a gramática
     passages, grammar = PtPassages(**LM_ICL_DATA), PtGrammar()
+    plain_passages = PtPassages(**{**LM_ICL_DATA, "p_sentence": 0.0, "p_subject": 0.0})
     opt = passages.optimal_loss_per_token(tokens[:n_optimal])
-    opt_plain = grammar.optimal_loss_per_token(plain[:n_optimal])
+    opt_plain = plain_passages.optimal_loss_per_token(plain[:n_optimal])
     curve, curve_plain = per_position_loss(model, tokens), per_position_loss(model, plain)
-    first, second = repeated_span_loss(model, tokens, sources)
+    first, second = repeated_span_loss(model, tokens, sources, mask=is_random)
+    g_first, g_second = repeated_span_loss(model, tokens, sources, mask=~is_random)
+    opt_pairs = _span_pairs(opt, sources[:n_optimal], is_random[:n_optimal])
     # o `lm` só vê 32 tokens: as mesmas passagens cortadas
     lm = load_pretrained("lm")
-    short, short_src = tokens[:, :lm.cfg.n_ctx], sources[:, :lm.cfg.n_ctx]
-    late_short = lm.cfg.n_ctx - 1
-    lm_first, lm_second = repeated_span_loss(lm, short, short_src)
+    k = lm.cfg.n_ctx
+    short, short_src, short_rnd = tokens[:, :k], sources[:, :k], is_random[:, :k]
+    late_short = k - 1
+    lm_first, lm_second = repeated_span_loss(lm, short, short_src, mask=short_rnd)
+    own_first, own_second = repeated_span_loss(model, short, short_src, mask=short_rnd)
     eval_loss = float(per_position_loss(model, tokens[:n_optimal]).mean())  # as mesmas passagens do ótimo
     eval_plain = float(per_position_loss(model, plain[:n_optimal]).mean())
+    # "ainda é um modelo da gramática": texto só da gramática, nos 32 tokens do `lm`
+    text_short = text[:, :k]
     r = lambda x: round(float(x), 4)
     heads = {f"{l}.{h}": r(ind[l, h]) for l in range(ind.shape[0]) for h in range(ind.shape[1])}
+    above = [key for key, v in heads.items() if v > ICL_HEAD_THRESHOLD]
+    last = model.cfg.n_layers - 1
+    ablated = ([tuple(map(int, key.split("."))) for key in above]
+               or [tuple(map(int, _best_head(ind, [last])[0].split(".")))])  # nenhuma acima: a melhor da última camada
+    control = [(last, h) for h in range(model.cfg.n_heads) if (last, h) not in ablated]
+    abl = {"intactas": icl_ablation(model, tokens, sources, is_random, []),
+           "cabecas_de_inducao": icl_ablation(model, tokens, sources, is_random, ablated),
+           "outras_cabecas_da_camada": icl_ablation(model, tokens, sources, is_random, control)}
     return {
         "induction_scores": heads,
         "induction_head": _best_head(ind)[0], "induction_score": r(_best_head(ind)[1]),
-        "induction_heads_above_0.3": [k for k, v in heads.items() if v > 0.3],
+        f"induction_heads_above_{ICL_HEAD_THRESHOLD}": above,
         "prev_token_head": _best_head(prev, [0])[0], "prev_token_score": r(_best_head(prev, [0])[1]),
         "icl_positions": {"early": ICL_EARLY, "late": ICL_LATE, "late_no_lm": late_short},
         "icl_score": r(_icl(curve, ICL_EARLY, ICL_LATE)),
@@ -262,14 +310,22 @@ def lm_icl_metrics(model: HookedTransformer, n_eval: int = 2048, n_optimal: int 
         "icl_score_otimo_sem_repeticao": r(_icl(opt_plain.mean(0), ICL_EARLY, ICL_LATE)),
         "icl_score_32_tokens": r(_icl(per_position_loss(model, short), ICL_EARLY, late_short)),
         "icl_score_32_tokens_lm": r(_icl(per_position_loss(lm, short), ICL_EARLY, late_short)),
-        "first_occurrence_loss": r(first), "second_occurrence_loss": r(second),
-        "first_occurrence_loss_otimo": r(_optimal_span_loss(opt, sources[:n_optimal])[0]),
-        "second_occurrence_loss_otimo": r(_optimal_span_loss(opt, sources[:n_optimal])[1]),
-        "first_occurrence_loss_32_tokens_lm": r(lm_first), "second_occurrence_loss_32_tokens_lm": r(lm_second),
-        "first_occurrence_loss_32_tokens": r(repeated_span_loss(model, short, short_src)[0]),
-        "second_occurrence_loss_32_tokens": r(repeated_span_loss(model, short, short_src)[1]),
+        "random_first_occurrence_loss": r(first), "random_second_occurrence_loss": r(second),
+        "random_first_occurrence_loss_otimo": r(opt_pairs[0]), "random_second_occurrence_loss_otimo": r(opt_pairs[1]),
+        "grammar_first_occurrence_loss": r(g_first), "grammar_second_occurrence_loss": r(g_second),
+        "random_first_occurrence_loss_32_tokens_lm": r(lm_first),
+        "random_second_occurrence_loss_32_tokens_lm": r(lm_second),
+        "random_first_occurrence_loss_32_tokens": r(own_first), "random_second_occurrence_loss_32_tokens": r(own_second),
+        "ablation": {"mode": "mean", "heads": [f"{l}.{h}" for l, h in ablated],
+                     "control_heads": [f"{l}.{h}" for l, h in control],
+                     **{name: {key: r(v) for key, v in d.items()} for name, d in abl.items()}},
         "eval_loss": r(eval_loss), "optimal_loss": r(opt.mean()),
         "eval_loss_sem_repeticao": r(eval_plain), "optimal_loss_sem_repeticao": r(opt_plain.mean()),
+        "grammar_text_loss_32_tokens": r(per_position_loss(model, text_short).mean()),
+        "grammar_text_loss_32_tokens_lm": r(per_position_loss(lm, text_short).mean()),
+        "grammar_text_loss_32_tokens_otimo": r(grammar.optimal_loss_per_token(text_short[:n_optimal]).mean()),
+        # o melhor possível para quem espera as passagens do treino (repetições e trechos sorteados)
+        "grammar_text_loss_32_tokens_otimo_das_passagens": r(passages.optimal_loss_per_token(text_short[:n_optimal]).mean()),
         "agreement_accuracy": agreement_accuracy(model, grammar),
         "n_eval_passages": n_eval, "n_optimal_passages": n_optimal,
     }
@@ -296,10 +352,15 @@ def build(name: str, progress: bool = True) -> dict:
         model, hist = train_lm_icl(progress=progress)
         metrics = lm_icl_metrics(model)
         metrics["n_params"] = sum(p.numel() for p in model.parameters())
+        from .induction import phase_change_step
+
+        keys = ("step", "induction_score", "random_first_occurrence_loss", "random_second_occurrence_loss",
+                "grammar_first_occurrence_loss", "grammar_second_occurrence_loss", "icl_score")
+        curve = {"a_cada": LM_ICL_EVAL_EVERY, **{k: [round(e[k], 4) for e in hist["evals"]] for k in keys}}
+        # a mudança de fase pela inclinação da perda nos trechos sorteados (não por um limiar no escore)
+        curve["phase_change_step"] = phase_change_step(curve["step"], curve["random_second_occurrence_loss"])
         meta = {"train_args": LM_ICL_TRAIN, "data": f"PtPassages(**{LM_ICL_DATA}).make_dataset(n_train_seqs, n_ctx, seed)",
-                "curva_de_treino": {"a_cada": 25, **{k: [round(e[k], 4) for e in hist["evals"]]
-                                                     for k in ("step", "induction_score", "first_occurrence_loss",
-                                                               "second_occurrence_loss", "icl_score")}},
+                "curva_de_treino": curve,
                 "loss_curve_mean_per_25": [round(sum(hist["loss"][i:i + 25]) / 25, 4)
                                            for i in range(0, len(hist["loss"]), 25)]}
     else:

@@ -81,7 +81,7 @@ def to_numpy(x) -> np.ndarray:
 
 
 def remove_batch_dim(x: torch.Tensor) -> torch.Tensor:
-    """Tira a dimensão de batch se ela tiver tamanho 1 (senão devolve o tensor como está)."""
+    """Tira a dimensão do lote (batch) se ela tiver tamanho 1 (senão devolve o tensor como está)."""
     return x[0] if x.shape[0] == 1 else x
 
 

@@ -155,7 +155,7 @@ def _tokens_and_strings(model, prompt):
         raise ValueError(f"`prompt`: esperado um texto ou ids [pos]/[1, pos]; veio formato {tuple(tokens.shape)}.")
     ids = tokens[0].tolist()
     str_tokens = model.to_str_tokens(ids) if getattr(model, "tokenizer", None) is not None else [str(i) for i in ids]
-    return tokens, str_tokens
+    return tokens, [f"{i}:{t}" for i, t in enumerate(str_tokens)]  # os eixos são posições: rótulos pos:token
 
 
 def _attention_patterns(model, prompt):

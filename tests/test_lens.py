@@ -123,7 +123,7 @@ def test_bad_inputs_raise_pt_br_errors():
         logit_lens(model, tokens, layers=[5])
     with pytest.raises(ValueError, match="fora do vocabulário"):
         logit_lens(model, tokens + 100)
-    with pytest.raises(ValueError, match="um único exemplo.*batch de 3"):
+    with pytest.raises(ValueError, match="um único exemplo.*lote de 3"):
         lens_top_k(model, tokens)
     with pytest.raises(ValueError, match="`k`"):
         lens_top_k(model, tokens[:1], k=0)

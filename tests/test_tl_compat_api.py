@@ -212,7 +212,7 @@ def test_cache_batch_and_layer_helpers(model, tokens):
     assert not one.has_batch_dim and torch.equal(one["resid_pre", 0], cache["resid_pre", 0][1])
     two = cache.apply_slice_to_batch_dim((0, 2))
     assert two["resid_pre", 0].shape[0] == 2
-    with pytest.raises(ValueError, match="batch de tamanho 1"):
+    with pytest.raises(ValueError, match="lote de tamanho 1"):
         cache.remove_batch_dim()
     single = cache.apply_slice_to_batch_dim([2]).remove_batch_dim()
     assert torch.equal(single["embed"], cache["embed"][2])

@@ -61,7 +61,7 @@ def test_is_static_inside_kernel_depends_on_frontend_hint(monkeypatch):
 def test_static_mode_returns_figures(model):
     fig = widgets.attention_explorer(model, PROMPT, layer=1, head=2, static=True)
     assert isinstance(fig, Figure) and fig.axes[0].get_title() == "L1H2"
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["<bos>"] + PROMPT.split()
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [f"{i}:{t}" for i, t in enumerate(["<bos>"] + PROMPT.split())]
     grid = widgets.attention_explorer(model, PROMPT, layer=2, head=None, static=True)
     assert [ax.get_title() for ax in grid.axes[:4]] == ["L2H0", "L2H1", "L2H2", "L2H3"]
     soft = widgets.softmax_temperature_explorer(torch.tensor([1.0, 2.0, 3.0]), ["a", "b", "c"], static=True)
@@ -75,7 +75,7 @@ def test_static_mode_returns_figures(model):
 
 def test_static_mode_accepts_token_ids(model):
     fig = widgets.attention_explorer(model, torch.tensor([0, 1, 3, 5]), static=True)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["<bos>", "o", "gato", "come"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0:<bos>", "1:o", "2:gato", "3:come"]
 
 
 def test_bad_arguments_raise_ptbr_errors(model):
@@ -105,7 +105,7 @@ def test_attention_explorer_widget_mode(model):
     ex.controls["head"].value = -1
     assert ex.update().axes[0].get_title() == "L0H0"  # "todas": a grade da camada
     ex.controls["prompt"].value = "a gata dorme"
-    assert [t.get_text() for t in ex.update().axes[-2].get_xticklabels()] == ["<bos>", "a", "gata", "dorme"]
+    assert [t.get_text() for t in ex.update().axes[-2].get_xticklabels()] == ["0:<bos>", "1:a", "2:gata", "3:dorme"]
     ex.controls["prompt"].value = "o cachorro"  # palavra fora do vocabulário: mensagem, sem exceção
     assert ex.update() is None and "Erro" in ex.status.value and "cachorro" in ex.status.value
     bundle = ex._repr_mimebundle_()

@@ -167,7 +167,7 @@ with when_solved("a sua contagem no modelo 'lm'"):
 # ## Exercício 00.head_pattern · Dificuldade ★☆☆ · ~5 min
 #
 # **Objetivo:** rodar o modelo com cache e devolver o padrão de atenção da
-# cabeça `head` da camada `layer`, para o primeiro (e único) exemplo do batch.
+# cabeça `head` da camada `layer`, para o primeiro (e único) exemplo do lote.
 #
 # Lembre o formato de `cache["pattern", layer]`: `[batch, n_heads, query_pos,
 # key_pos]`. A saída deve ser `[query_pos, key_pos]`: a linha `q` diz quanto a

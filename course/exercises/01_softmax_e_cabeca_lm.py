@@ -19,7 +19,7 @@
 #
 # Complete cada função no lugar de `# SEU CÓDIGO AQUI` e rode a verificação
 # logo abaixo. Os casos de teste incluem casos de borda (logits enormes,
-# batch de 1, uma só posição, logits `-inf`), e o retorno aponta erros comuns
+# lote de 1, uma só posição, logits `-inf`), e o retorno aponta erros comuns
 # quando os reconhece.
 
 # %%
@@ -116,11 +116,11 @@ check("01.log_softmax", log_softmax)
 # %% [markdown]
 # ## Exercício 01.cross_entropy · Dificuldade ★★☆ · ~8 min
 #
-# **Objetivo:** calcular a entropia cruzada média de um batch de previsões,
+# **Objetivo:** calcular a entropia cruzada média de um lote de previsões,
 # a partir dos logits e dos ids dos tokens certos.
 #
 # Para cada linha `b`, a perda é `-log p_b(targets[b])`; a saída é a **média**
-# sobre o batch, um tensor escalar (0 eixos). Daqui em diante você pode usar
+# sobre o lote, um tensor escalar (0 eixos). Daqui em diante você pode usar
 # `torch.log_softmax` à vontade.
 
 # %% tags=["exercise"] exercise="01.cross_entropy" points=2
@@ -163,7 +163,7 @@ check("01.cross_entropy", cross_entropy)
 # Os logits da posição `p` preveem o token `p + 1`. Então compare
 # `logits[:, :-1]` (todas as posições menos a última, que não tem alvo) com
 # `tokens[:, 1:]` (todos os tokens menos o primeiro, que ninguém previu) e tire
-# a média sobre batch **e** posições.
+# a média sobre o lote **e** as posições.
 
 # %% tags=["exercise"] exercise="01.lm_loss" points=2
 def lm_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -351,7 +351,7 @@ with when_solved("a temperatura mais bem calibrada"), torch.no_grad():
 # %% [markdown]
 # ## Exercício 01.greedy_next_token · Dificuldade ★☆☆ · ~3 min
 #
-# **Objetivo:** escolher, para cada sequência do batch, o token de maior logit
+# **Objetivo:** escolher, para cada sequência do lote, o token de maior logit
 # na **última** posição (decodificação gulosa).
 
 # %% tags=["exercise"] exercise="01.greedy_next_token" points=1
@@ -545,7 +545,7 @@ with when_solved("a sua cabeça no modelo 'lm'"):
 #
 # **Objetivo:** implementar a cabeça de mistura de softmaxes (Yang et al., 2018).
 #
-# Para cada contexto `h` (uma linha do batch):
+# Para cada contexto `h` (uma linha do lote):
 #
 # 1. pesos da mistura, que dependem do contexto: `π = softmax(h @ W_prior)`, formato `[K]`;
 # 2. um vetor por componente: `h_k = tanh(h @ W_proj[k])`, formato `[d_model]`;

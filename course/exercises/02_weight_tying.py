@@ -8,7 +8,7 @@
 #
 # **O que você vai praticar**
 #
-# - contar parâmetros de embedding e unembedding, com e sem amarramento;
+# - contar parâmetros de embedding e desembedding, com e sem amarramento;
 # - implementar `logits = h @ W_Eᵀ + b_U` com os formatos certos;
 # - montar a tabela de bigramas do caminho direto, $W_E W_U + b_U$;
 # - medir o quanto uma matriz foge da simetria;

@@ -45,7 +45,7 @@ print("padrões da camada 0:", tuple(patterns_0.shape), "= [batch, head, query_p
 #
 # **Objetivo:** calcular o escore de token anterior de cada cabeça a partir dos padrões de atenção.
 #
-# Para cada cabeça, é a média de `pattern[b, h, q, q-1]` sobre o batch e sobre as
+# Para cada cabeça, é a média de `pattern[b, h, q, q-1]` sobre o lote e sobre as
 # consultas `q = 1, ..., pos-1`. A consulta 0 não tem token anterior (e é obrigada a
 # olhar para si mesma), então fica de fora. Não use `detectors.previous_token_scores`
 # (é a que você vai reproduzir).

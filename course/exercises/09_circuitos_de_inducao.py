@@ -304,7 +304,7 @@ check("09.full_ov_circuit", full_ov_circuit)
 # ## Exercício 09.diagonal_top1_accuracy · Dificuldade ★☆☆ · ~5 min
 #
 # **Objetivo:** medir a fração das linhas de uma matriz quadrada cujo maior valor está na
-# diagonal (para o OV completo: "atender ao token $s$ faz de $s$ o logit mais aumentado").
+# diagonal (para o OV completo: "ler o token $s$ faz de $s$ o logit mais aumentado").
 # Devolva um `float` entre 0 e 1.
 
 # %% tags=["exercise"] exercise="09.diagonal_top1_accuracy" points=1

@@ -47,7 +47,7 @@ vocab = model.tokenizer.vocab
 # fluxo residual final `resid_final`, de formato `[batch, pos, d_model]`:
 #
 # 1. aplica a LayerNorm final (`ln_final`);
-# 2. multiplica pela matriz de *unembedding* `W_U`, de formato `[d_model, d_vocab]`;
+# 2. multiplica pela matriz de desembedding (*unembedding*) `W_U`, de formato `[d_model, d_vocab]`;
 # 3. soma o viés `b_U`, de formato `[d_vocab]`.
 #
 # O resultado são os **logits**, `[batch, pos, d_vocab]`: um número por token do
@@ -60,7 +60,7 @@ vocab = model.tokenizer.vocab
 
 # %%
 print("W_E (embeddings): ", tuple(model.W_E.shape), "= [d_vocab, d_model]")
-print("W_U (unembedding):", tuple(model.W_U.shape), "= [d_model, d_vocab]")
+print("W_U (desembedding):", tuple(model.W_U.shape), "= [d_model, d_vocab]")
 print("b_U:              ", tuple(model.b_U.shape), "= [d_vocab]")
 
 # %% [markdown]
@@ -132,7 +132,7 @@ print("softmax dos logits corretos:", [round(x, 3) for x in torch.softmax(u, -1)
 #   = 3×5 e `Eᵀ` é 5×3;
 # - o texto obtém `u = [0.55, 0.64, 0.73]`, mas `h Eᵀ` dá `[0.17, 0.52, 0.87]`.
 #   As somas do texto misturam entradas de linhas diferentes de `E` (a de `u_1`
-#   usa 0.1, 0.6, 1.1, 0.4 e 0.5) e, mesmo assim, duas delas estão somadas
+#   usa 0,1; 0,6; 1,1; 0,4 e 0,5) e, mesmo assim, duas delas estão somadas
 #   errado (veja os valores impressos);
 # - o softmax que o texto aplica aos seus logits está certo; com os logits
 #   corretos, porém, a terceira palavra fica bem mais provável.
@@ -485,7 +485,7 @@ for t in [0.5, 1.0, 2.0, 4.0]:
 # %% [markdown]
 # ## 6. Pesos amarrados (*weight tying*)
 #
-# O embedding de entrada `W_E` tem formato `[d_vocab, d_model]` e o unembedding
+# O embedding de entrada `W_E` tem formato `[d_vocab, d_model]` e o desembedding
 # `W_U` tem `[d_model, d_vocab]`: os formatos são transpostos um do outro.
 # **Amarrar os pesos** é usar `W_U = W_Eᵀ`, o mesmo parâmetro nos dois
 # lugares. O curso traz dois modelos iguais exceto por isso: `"lm_tied"` e

@@ -3,7 +3,7 @@
 #
 # Um modelo de linguagem começa transformando cada token num vetor (a matriz de
 # *embedding* $W_E$) e termina transformando um vetor de volta em uma nota para cada
-# token do vocabulário (a matriz de *unembedding*, ou desembedding, $W_U$). Muitos modelos usam **a mesma
+# token do vocabulário (a matriz de desembedding, em inglês *unembedding*, $W_U$). Muitos modelos usam **a mesma
 # matriz** nas duas pontas: $W_U = W_E^\top$. Isso se chama *weight tying* — amarração
 # de pesos, ou pesos amarrados. Nesta lição vamos medir o que se ganha e o que se perde com isso.
 #
@@ -497,7 +497,7 @@ print(f"referência: a perda uniforme é ln(260) = {torch.log(torch.tensor(260.0
 # - Ablar o MLP 0 pela média destrói o modelo **inteiro**, nos dois modelos: a perda sobe
 #   uns 8 nats depois de artigos e uns 4 a 5 no resto, e termina pior que o chute
 #   uniforme. Não é um efeito específico do bigrama.
-# - O controle não amarrado sofre **o mesmo** (8,10 depois de artigos contra 8,18 no
+# - O controle não amarrado sofre **o mesmo** (8,09 depois de artigos contra 8,18 no
 #   amarrado). O MLP 0 é essencial nos dois; o amarramento não é o que o torna
 #   essencial. (A ablação por zero até "salva" o não amarrado depois de artigos, 2,00:
 #   mais uma razão para não confiar em ablação por zero.)

@@ -149,7 +149,7 @@ logit_lens_explorer(model, "a menina que os gatos amam canta")
 #
 # 1. **Falta a LayerNorm final.** O modelo nunca aplica $W_U$ ao resíduo cru; ele aplica
 #    à saída da LayerNorm.
-# 2. **Usa a matriz de embedding.** Isso só é o unembedding em modelos com pesos
+# 2. **Usa a matriz de embedding.** Isso só é o desembedding em modelos com pesos
 #    amarrados (lição 02). O `lm` do curso não é amarrado: o certo é $W_U$ (e $b_U$).
 #
 # Vejamos o que dá errado sem a LayerNorm. Primeiro, as normas dos resíduos crescem muito
@@ -421,7 +421,7 @@ for p_, (part_labels, attrs, pushed, error, model_diff) in tables.items():
 #
 # | O texto diz | O código mostra |
 # |---|---|
-# | a lente faz `F.linear(layer_output, embed_tokens.weight)` | falta a LayerNorm final; e $W_E^\top$ só é o unembedding em modelos amarrados — o `lm` usa $W_U$ e $b_U$ |
+# | a lente faz `F.linear(layer_output, embed_tokens.weight)` | falta a LayerNorm final; e $W_E^\top$ só é o desembedding em modelos amarrados — o `lm` usa $W_U$ e $b_U$ |
 # | $u = h_N^L E^\top$ | no modelo, $u = \operatorname{LN}(h)\,W_U + b_U$ (LayerNorm final e viés incluídos) |
 # | camadas baixas "sintáticas", médias "semânticas", altas "da tarefa" | é uma hipótese sobre modelos grandes; aqui, com 3 camadas, a primeira já faz quase todo o trabalho |
 #

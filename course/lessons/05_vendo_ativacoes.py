@@ -71,14 +71,15 @@ print("formato de cache['pattern', 0]:", tuple(cache["pattern", 0].shape), "= [b
 pattern = cache["pattern", 0][0, 2]  # camada 0, cabeça 2, primeiro (e único) exemplo
 print("somas das linhas:", pattern.sum(-1).round(decimals=4).tolist())
 print("maior atenção ao futuro:", pattern.triu(diagonal=1).max().item())
-plots.plot_attention(pattern, str_tokens, title="L0H2: quem olha para quem")
+pos_labels = [f"{i}:{t}" for i, t in enumerate(str_tokens)]  # os eixos são posições: rótulos pos:token
+plots.plot_attention(pattern, pos_labels, title="L0H2: quem olha para quem")
 
 # %% [markdown]
 # Todas as 12 cabeças de uma vez (uma linha por camada):
 
 # %%
 all_patterns = torch.stack([cache["pattern", l][0] for l in range(model.cfg.n_layers)])
-plots.plot_attention_grid(all_patterns, str_tokens, title="Padrões de atenção de todas as cabeças")
+plots.plot_attention_grid(all_patterns, pos_labels, title="Padrões de atenção de todas as cabeças")
 
 # %% [markdown]
 # ### Diagonal não é "tokens próximos"

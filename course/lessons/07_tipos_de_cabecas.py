@@ -364,7 +364,9 @@ widgets.attention_explorer(lm, example, layer=l_best, head=h_best)
 # ## 5. Onde o comportamento está escrito: os circuitos QK e OV
 #
 # Até aqui olhamos ativações (padrões calculados para uma entrada). Agora vamos aos
-# **pesos**, que valem para qualquer entrada.
+# **pesos**, que valem para qualquer entrada. (O nome "circuito QK/OV" vem de Elhage et al.
+# (2021) e designa matrizes de **uma** cabeça; o sentido geral de circuito, um pedaço do
+# modelo que implementa um comportamento e se testa com intervenções, chega na lição 08.)
 #
 # ### 5.1 De onde vem a pontuação de atenção
 #

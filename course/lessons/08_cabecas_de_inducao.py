@@ -15,6 +15,7 @@
 # - o circuito por trás (cabeça de token anterior + cabeça de indução), numa primeira olhada;
 # - a **mudança de fase** no treino de um modelo de 2 camadas, e por que 1 camada não basta;
 # - o escore de aprendizado em contexto (ICL) de Olsson et al. (2022), e onde ele mede algo.
+# - cabeças de indução num modelo de linguagem (`lm_icl`): formação no treino e ablação com controle.
 #
 # **Tempo estimado:** ~50 min
 #
@@ -234,8 +235,13 @@ for q in range(1, 11):  # só a 1ª cópia
 # Como a cabeça sabe para onde olhar? A chave certa é a posição cujo token **anterior**
 # é igual ao token atual. Mas uma chave, sozinha, só carrega o próprio token e a própria
 # posição. Alguém precisa antes copiar para cada posição "qual token veio antes de mim".
-# Esse alguém é a cabeça de token anterior da camada 0. O circuito de indução tem então
-# duas peças:
+# Esse alguém é a cabeça de token anterior da camada 0.
+#
+# Um **circuito**, no sentido de Olah et al. (2020) e Elhage et al. (2021), é um subgrafo do
+# modelo (algumas cabeças e os caminhos entre elas) que implementa um comportamento e que se
+# pode testar com intervenções: quebrá-lo tem de quebrar o comportamento, e quebrar o resto
+# não. (Os "circuitos QK e OV" da lição 07 são outra coisa: as matrizes de uma cabeça só.) O
+# circuito de indução tem duas peças:
 #
 # 1. **cabeça de token anterior** (camada 0): escreve em cada posição $k$ a informação
 #    do token $k-1$;
@@ -553,73 +559,185 @@ assert icl_lm < -0.3 and abs(icl_lm - icl_optimal) < 0.15  # o texto abaixo depe
 #
 # ### Um modelo de linguagem em texto com repetições: `lm_icl`
 #
-# O checkpoint `lm_icl` (2 camadas, o vocabulário do `lm`, contexto de 64) foi treinado em
-# passagens de várias frases em que frases e sujeitos anteriores voltam, como num texto de
-# verdade (`PtPassages`; receita `python -m course_lib.recipes lm_icl`, notas em
-# `docs/lm_icl_notes.md`). Medimos o escore de Olsson (token 63 − token 6) em passagens
-# nunca vistas, **com** repetições e, como controle, **sem** repetições.
+# O checkpoint `lm_icl` (2 camadas com MLP e LayerNorm, o vocabulário do `lm`, contexto de
+# 64) foi treinado em passagens de várias frases da gramática em que frases e sujeitos
+# anteriores voltam, como num texto de verdade, e em que metade das frases novas é um
+# **trecho sorteado**: de 4 a 8 palavras do vocabulário ao acaso, como um nome próprio que
+# o leitor nunca viu (`PtPassages(..., p_random=0.5)`; receita
+# `python -m course_lib.recipes lm_icl`, notas em `docs/lm_icl_notes.md`). A gramática não
+# prevê um trecho sorteado; quando ele volta na passagem, só quem copia do contexto acerta.
+#
+# Uma versão anterior deste checkpoint, treinada só com frases que voltam, aprendia em
+# contexto **sem** cabeças de indução (escore ≤ 0,06): a própria gramática ajudava a prever
+# a cópia. Os trechos sorteados tiram esse atalho. Primeiro, o escore de Olsson
+# (token 63 − token 6) em passagens nunca vistas, **com** repetições e, como controle, as
+# mesmas probabilidades **sem** repetições (os trechos sorteados aparecem, mas não voltam).
 #
 # ✍️ **Preveja:** o escore com repetições vai ser bem mais negativo que o sem repetições? E o
-# escore de indução do `lm_icl` em `[BOS, x, x]` vai passar de 0,5?
+# `lm`, que nunca viu repetições, vai achar a 2ª ocorrência de um trecho sorteado mais barata
+# que a 1ª?
 
 # %% tags=["nbval-ignore-output"]
 lm_icl = load_pretrained("lm_icl")
-with_rep = PtPassages(p_sentence=0.4, p_subject=0.2, p_continue=0.9)
-rep_text = with_rep.make_dataset(256, 64, seed=recipes.EVAL_SEED)
-plain_text = PtPassages(p_sentence=0.0, p_subject=0.0).make_dataset(256, 64, seed=recipes.EVAL_SEED)
+icl_meta = load_metadata("lm_icl")
+with_rep = PtPassages(**recipes.LM_ICL_DATA)  # as probabilidades do treino
+no_rep = PtPassages(**{**recipes.LM_ICL_DATA, "p_sentence": 0.0, "p_subject": 0.0})
+rep_text, rep_src, rep_rnd = with_rep.make_dataset(512, 64, seed=recipes.EVAL_SEED, return_random=True)
+plain_text = no_rep.make_dataset(512, 64, seed=recipes.EVAL_SEED)
 icl_rep_text = induction.in_context_learning_score(lm_icl, rep_text, 6, 63)
 icl_plain_text = induction.in_context_learning_score(lm_icl, plain_text, 6, 63)
-opt_rep = with_rep.optimal_loss_per_token(rep_text).mean(0)
+opt_rep = with_rep.optimal_loss_per_token(rep_text[:128]).mean(0)
 print(f"lm_icl, passagens com repetições: escore ICL (token 63 − token 6) = {icl_rep_text:+.2f}")
 print(f"lm_icl, passagens sem repetições (controle):             {icl_plain_text:+.2f}")
 print(f"ótimo exato, com repetições:                             {float(opt_rep[62] - opt_rep[5]):+.2f}")
-icl_induction = detectors.induction_scores(lm_icl, repeated_tokens(32, 20, lm_icl.cfg.d_vocab, seed=1), 20)
-print(f"lm_icl: maior escore de indução em [BOS, x, x] (n = 20): {icl_induction.max().item():.2f}")
-assert icl_rep_text < icl_plain_text - 0.5 and icl_induction.max() < 0.2
+first_r, second_r = induction.repeated_span_loss(lm_icl, rep_text, rep_src, mask=rep_rnd)
+first_g, second_g = induction.repeated_span_loss(lm_icl, rep_text, rep_src, mask=~rep_rnd)
+short, short_src, short_rnd = rep_text[:, :lm.cfg.n_ctx], rep_src[:, :lm.cfg.n_ctx], rep_rnd[:, :lm.cfg.n_ctx]
+lm_first, lm_second = induction.repeated_span_loss(lm, short, short_src, mask=short_rnd)
+print(f"trechos sorteados que voltam, lm_icl: 1ª ocorrência {first_r:.2f} | 2ª {second_r:.2f} nats "
+      f"(acaso: log({with_rep.d_vocab - 2}) = {math.log(with_rep.d_vocab - 2):.2f})")
+print(f"trechos da gramática que voltam, lm_icl: 1ª ocorrência {first_g:.2f} | 2ª {second_g:.2f} nats")
+print(f"controle, o lm (nos 32 primeiros tokens, o contexto dele): 1ª ocorrência {lm_first:.2f} | 2ª {lm_second:.2f} nats")
+g = icl_meta["metrics"]
+print(f"ainda um modelo da gramática? concordância {g['agreement_accuracy']:.0%} dos 20 testes; texto só da gramática "
+      f"(32 tokens): {g['grammar_text_loss_32_tokens']:.2f} nats, lm {g['grammar_text_loss_32_tokens_lm']:.2f}, "
+      f"ótimo da gramática {g['grammar_text_loss_32_tokens_otimo']:.2f}, ótimo de quem espera as passagens do treino "
+      f"{g['grammar_text_loss_32_tokens_otimo_das_passagens']:.2f}")
+assert icl_rep_text < icl_plain_text - 2.0
+assert second_r < first_r - 3.0 and abs(lm_second - lm_first) < 0.5
 
 # %% [markdown]
 # O contexto ajuda muito mais quando o texto se repete, e o controle sem repetições mostra
-# que isso não é a gramática. Mas as cabeças de indução **gerais** não apareceram: em tokens
-# sorteados o `lm_icl` não copia. A curva do treino dele (guardada no `.json` do checkpoint)
-# mostra as duas coisas ao longo do treino:
+# que isso não é a gramática (sem repetições o escore é até positivo: o fim da passagem
+# fica mais difícil). Nos trechos sorteados a diferença é enorme: a 1ª ocorrência custa
+# perto do acaso, a 2ª quase nada. O `lm` não ganha nada com a repetição (e paga caro pelos
+# trechos sorteados, que a gramática dele acha quase impossíveis). O preço do `lm_icl`: no
+# texto só da gramática ele perde para o `lm`. Boa parte disso é esperar trechos sorteados
+# e repetições que ali não vêm: mesmo quem conhece as probabilidades exatas das passagens
+# do treino paga o "ótimo de quem espera as passagens"; o resto, a diferença entre esse
+# ótimo e a perda do `lm_icl`, é o que ele ainda não aprendeu da gramática.
+#
+# Agora as cabeças. O escore de indução é o de sempre (`detectors.induction_scores`, em
+# `[BOS, x, x]` com x sorteado do vocabulário, n = 20), e o mesmo escore no `lm` é o
+# controle de um modelo da mesma gramática que nunca viu repetições (com n = 15, que cabe
+# no contexto de 32 dele).
 
-# %%
-icl_curve = load_metadata("lm_icl")["curva_de_treino"]
+# %% tags=["nbval-ignore-output"]
+icl_scores = detectors.induction_scores(lm_icl, repeated_tokens(64, 20, lm_icl.cfg.d_vocab, seed=recipes.EVAL_SEED), 20)
+lm_scores_15 = detectors.induction_scores(lm, repeated_tokens(64, 15, lm.cfg.d_vocab, seed=recipes.EVAL_SEED), 15)
+icl_scores_15 = detectors.induction_scores(lm_icl, repeated_tokens(64, 15, lm.cfg.d_vocab, seed=recipes.EVAL_SEED), 15)
+display(plots.plot_head_scores(icl_scores, colorbar_label="escore de indução",
+                               title="lm_icl: escore de indução em [BOS, x, x] (n = 20)"))
+icl_heads = [(l, h) for l, h in (icl_scores > 0.3).nonzero().tolist()]
+print("cabeças de indução do lm_icl (escore > 0,3):", [f"{l}.{h}: {icl_scores[l, h].item():.2f}" for l, h in icl_heads])
+print(f"com n = 15: maior escore no lm_icl {icl_scores_15.max().item():.2f} | no lm (controle) {lm_scores_15.max().item():.2f}")
+assert icl_heads and all(l == lm_icl.cfg.n_layers - 1 for l, _ in icl_heads) and lm_scores_15.max() < 0.2
+
+# %% [markdown]
+# Há cabeças de indução na camada 1, e o `lm` não tem nenhuma. Elas se formaram numa
+# mudança de fase? A curva do treino (guardada no `.json` do checkpoint, uma avaliação a
+# cada 10 passos em passagens nunca vistas) tem a perda na 2ª ocorrência dos trechos
+# sorteados e o escore de indução. A marca vem, como antes, da **inclinação da perda**
+# (`induction.phase_change_step`), não de um limiar no escore.
+
+# %% tags=["nbval-ignore-output"]
+icl_curve = icl_meta["curva_de_treino"]
+icl_phase = induction.phase_change_step(icl_curve["step"], icl_curve["random_second_occurrence_loss"])
 fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
-ax_loss.plot(icl_curve["step"], icl_curve["first_occurrence_loss"], color="gray", label="ocorrência anterior")
-ax_loss.plot(icl_curve["step"], icl_curve["second_occurrence_loss"], color=plots.POSITIVE_COLOR, label="trecho repetido")
+ax_loss.plot(icl_curve["step"], icl_curve["random_first_occurrence_loss"], color="gray",
+             label="trecho sorteado, 1ª ocorrência (controle)")
+ax_loss.plot(icl_curve["step"], icl_curve["random_second_occurrence_loss"], color=plots.POSITIVE_COLOR,
+             label="trecho sorteado, 2ª ocorrência")
+ax_loss.plot(icl_curve["step"], icl_curve["grammar_second_occurrence_loss"], color=plots.POSITIVE_COLOR,
+             linestyle="--", label="trecho da gramática, 2ª ocorrência")
 ax_score.plot(icl_curve["step"], icl_curve["induction_score"], color=plots.NEGATIVE_COLOR)
 ax_score.set_ylim(0, 1)
 for ax in (ax_loss, ax_score):
+    ax.axvline(icl_phase, color="black", linestyle=":", linewidth=1.2, label="mudança de fase (inclinação da perda)")
     ax.set_xlabel("passo de treino")
 ax_loss.set_ylabel("perda (nats)")
 ax_score.set_ylabel("escore de indução em [BOS, x, x]")
-ax_loss.legend(fontsize=8)
-ax_loss.set_title("lm_icl: perda no trecho repetido")
-ax_score.set_title("lm_icl: escore de indução")
+ax_loss.legend(fontsize=7)
+ax_loss.set_title("lm_icl: perda nos trechos que voltam")
+ax_score.set_title("lm_icl: escore de indução (melhor cabeça)")
 fig.tight_layout()
 plt.close(fig)
 display(fig)
-print(f"escore de indução: {icl_curve['induction_score'][0]:.2f} (passo {icl_curve['step'][0]}) → "
-      f"máximo {max(icl_curve['induction_score']):.2f} em todo o treino")
-print(f"perda no trecho repetido × na ocorrência anterior: {icl_curve['second_occurrence_loss'][0]:.2f} × "
-      f"{icl_curve['first_occurrence_loss'][0]:.2f} no passo {icl_curve['step'][0]}; "
-      f"{icl_curve['second_occurrence_loss'][-1]:.2f} × {icl_curve['first_occurrence_loss'][-1]:.2f} no fim")
+print(f"mudança de fase (maior inclinação da perda na 2ª ocorrência dos sorteados): passo {icl_phase}")
+steps = icl_curve["step"]
+for lo, hi in ((0, icl_phase - 200), (icl_phase - 200, icl_phase + 200), (icl_phase + 200, steps[-1] + 1)):
+    idx = [i for i, s in enumerate(steps) if lo <= s < hi]
+    mean = lambda key: sum(icl_curve[key][i] for i in idx) / len(idx)
+    print(f"  passos {steps[idx[0]]:>4}–{steps[idx[-1]]:>4}: escore de indução médio {mean('induction_score'):.2f} | "
+          f"perda na 2ª ocorrência dos sorteados {mean('random_second_occurrence_loss'):.2f} | "
+          f"na 1ª {mean('random_first_occurrence_loss'):.2f}")
+before = [s for t, s in zip(steps, icl_curve["induction_score"]) if t < icl_phase - 100]
+print(f"escore de indução: no máximo {max(before):.2f} até 100 passos antes da marca; {icl_curve['induction_score'][-1]:.2f} no fim")
+assert icl_phase == icl_curve["phase_change_step"]
+assert max(before) < 0.1 and icl_curve["induction_score"][-1] > 0.3
 
 # %% [markdown]
-# A perda no trecho repetido se separa da perda na ocorrência anterior e a diferença cresce
-# durante todo o treino, sem degrau; o escore de indução fica parado perto de zero. O
-# `lm_icl` aprende **em contexto**, mas por atalhos do próprio texto (palavras compatíveis
-# com a anterior que já apareceram na passagem), não por uma cabeça de indução que copie
-# qualquer token: em 2000 passos de texto da gramática, a mudança de fase do modelo de
-# tokens aleatórios não aconteceu. Um escore ICL negativo, sozinho, não prova indução.
+# A perda na 2ª ocorrência dos trechos sorteados desce devagar por mais de mil passos e
+# então despenca em umas poucas centenas; o escore de indução, medido à parte em
+# `[BOS, x, x]`, fica abaixo de 0,1 até a marca e sobe logo depois dela (com atraso e
+# ruído: `[BOS, x, x]` de 20 tokens não é o texto do treino, onde os trechos têm de 4 a 8
+# palavras). A 1ª ocorrência (o controle: ali não há o que copiar) não se mexe. Os trechos
+# da gramática que voltam vão ficando baratos aos poucos desde o começo (a gramática e os
+# atalhos do texto ajudam antes de haver indução), e caem mais um degrau na mesma janela.
+#
+# Por fim, a prova causal: trocar as cabeças de indução pela média delas (ablação pela média,
+# `ablation.ablate_heads(..., mode="mean")`) deve devolver a 2ª ocorrência dos trechos
+# sorteados para perto da 1ª, e mexer pouco no resto do texto (os tokens que não repetem
+# nada). O controle é a ablação das **outras** cabeças da mesma camada.
+#
+# ✍️ **Preveja:** quanto sobe a perda na 2ª ocorrência dos trechos sorteados? E nos tokens
+# que não repetem nada?
+
+# %% tags=["nbval-ignore-output"]
+def icl_losses(heads):
+    """Perdas por tipo de token, com `heads` trocadas pela média (ou intactas, heads=[])."""
+    with torch.no_grad():
+        logits = ablation.ablate_heads(lm_icl, rep_text, heads, mode="mean") if heads else lm_icl(rep_text)
+    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), rep_text[:, 1:].flatten(), reduction="none").view(len(rep_text), -1)
+    inside = torch.zeros_like(rep_src, dtype=torch.bool)
+    inside[:, 1:] = (rep_src[:, 1:] >= 1) & (rep_src[:, :-1] == rep_src[:, 1:] - 1)
+    return {"2ª ocorrência, sorteados": float(loss[(inside & rep_rnd)[:, 1:]].mean()),
+            "2ª ocorrência, gramática": float(loss[(inside & ~rep_rnd)[:, 1:]].mean()),
+            "tokens que não repetem": float(loss[(rep_src < 0)[:, 1:]].mean())}
+
+last_layer = lm_icl.cfg.n_layers - 1
+other_heads = [(last_layer, h) for h in range(lm_icl.cfg.n_heads) if (last_layer, h) not in icl_heads]
+table = {"intacto": icl_losses([]),
+         f"sem {', '.join(f'{l}.{h}' for l, h in icl_heads)} (indução)": icl_losses(icl_heads),
+         f"sem {', '.join(f'{l}.{h}' for l, h in other_heads)} (controle)": icl_losses(other_heads)}
+print(f"{'':<28}" + "".join(f"{k:>28}" for k in table["intacto"]))
+for name, row in table.items():
+    print(f"{name:<28}" + "".join(f"{v:>28.2f}" for v in row.values()))
+(base, ablated, control) = table.values()
+rise = {k: ablated[k] - base[k] for k in base}
+rise_control = {k: control[k] - base[k] for k in base}
+print("aumento com a ablação da indução:", {k: round(v, 2) for k, v in rise.items()})
+print("aumento com a ablação do controle:", {k: round(v, 2) for k, v in rise_control.items()})
+assert rise["2ª ocorrência, sorteados"] > 3.0 and ablated["2ª ocorrência, sorteados"] > first_r
+assert abs(rise["tokens que não repetem"]) < 0.1 * rise["2ª ocorrência, sorteados"]
+assert rise_control["2ª ocorrência, sorteados"] < 0.3 * rise["2ª ocorrência, sorteados"]
+
+# %% [markdown]
+# Sem as cabeças de indução, a 2ª ocorrência dos trechos sorteados volta a custar caro
+# (mais até que a 1ª ocorrência, compare com a primeira tabela), e a dos trechos da
+# gramática também sobe; nos tokens que não repetem nada a perda sobe mais de dez vezes
+# menos: o efeito é **específico** da cópia. Tirar as outras duas cabeças da camada 1 (o
+# controle) custa o mesmo no resto do texto, mas mexe muito menos na cópia dos sorteados. Um escore ICL
+# negativo, sozinho, não prova indução (a versão anterior do `lm_icl` tinha um e nenhuma
+# cabeça de indução); com o escore das cabeças, a curva do treino e a ablação com controle,
+# aqui a indução está medida num modelo de linguagem.
 #
 # ## Resumo
 #
 # - Sequências aleatórias repetidas `[BOS, x, x]` isolam a indução: a primeira cópia é
 #   imprevisível (perda $\approx \log(d_{vocab}-1)$), a segunda é trivial para quem induz.
 # - O logit da posição $t$ prevê o token $t+1$: `logits[:, :-1]` com `tokens[:, 1:]`.
-# - Uma cabeça de indução atende à diagonal $-(n-1)$ (o token **seguinte** à ocorrência
+# - Uma cabeça de indução olha para a diagonal $-(n-1)$ (o token **seguinte** à ocorrência
 #   anterior); a diagonal $-n$ seria o próprio token repetido.
 # - O circuito: cabeça de token anterior (camada 0) + cabeça de indução (camada 1), via
 #   composição K e OV de cópia; sem a cabeça de token anterior, a indução some.
@@ -629,7 +747,10 @@ print(f"perda no trecho repetido × na ocorrência anterior: {icl_curve['second_
 #   (escore ≤ 0,13); a camada única aprende outro truque, desconfiar dos tokens já repetidos.
 # - O escore ICL de Olsson em `[BOS, x, x]` é só (2ª cópia) − (1ª cópia); em texto ele só
 #   vira evidência ao lado de um controle (no `lm`, o ótimo da gramática ganha o mesmo; no
-#   `lm_icl`, texto sem repetições). O `lm_icl` aprende em contexto sem cabeças de indução gerais.
+#   `lm_icl`, texto sem repetições).
+# - Num modelo de linguagem (`lm_icl`), trechos que a gramática não prevê e que voltam fazem
+#   surgir cabeças de indução na camada 1, numa mudança de fase marcada pela perda; a
+#   ablação delas pela média desfaz a cópia e mexe pouco no resto do texto (com controle).
 #
 # **Próximo passo:** `exercises/08_cabecas_de_inducao.ipynb`, e depois o notebook 09,
 # que abre o circuito de indução peça por peça.

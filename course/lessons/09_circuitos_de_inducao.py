@@ -98,7 +98,7 @@ print("formato de tokens:", tuple(tokens.shape))
 print("início do exemplo 0:", tokens[0, :8].tolist(), "...")
 assert torch.equal(tokens[:, 1:SEQ_LEN + 1], tokens[:, SEQ_LEN + 1:])  # as duas cópias são iguais
 
-loss_clean = per_position_loss(model, tokens)  # [2·SEQ_LEN], média no batch
+loss_clean = per_position_loss(model, tokens)  # [2·SEQ_LEN], média no lote
 
 
 def halves(loss_per_pos: torch.Tensor) -> tuple[float, float]:
@@ -701,7 +701,7 @@ print(f"{head_name(PREV)} (token anterior), contribuição direta: {prev_direct:
 
 # %%
 def ablated_loss_per_pos(heads, positions=None) -> torch.Tensor:
-    """Perda por posição [2·SEQ_LEN] (média no batch) com as cabeças `heads` zeradas em hook_z."""
+    """Perda por posição [2·SEQ_LEN] (média no lote) com as cabeças `heads` zeradas em hook_z."""
     abl_logits = ablation.ablate_heads(model, tokens, heads, mode="zero", positions=positions)
     return F.cross_entropy(abl_logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none").mean(0)
 
@@ -869,7 +869,7 @@ assert value_path["só a saída da camada 0"] > clean_first - 0.5
 # | a camada 1 copia o token da origem | OV completo com diagonal (0,984 com as quatro juntas); composição V abaixo do acaso | atribuição direta positiva; ablação da camada 1; valores feitos só do embedding bastam |
 #
 # **Correções ao texto-fonte, todas conferidas por código acima:** $W_{QK} = W_Q W_K^\top$ (e não
-# $W_Q W_K$); os scores dividem por $\sqrt{d_\text{head}}$ (e não por $d_k$); $W_E$ e $W_U$ não
+# $W_Q W_K$); as pontuações dividem por $\sqrt{d_\text{head}}$ (e não por $d_k$); $W_E$ e $W_U$ não
 # dependem da cabeça; diagonal forte no OV completo significa **cópia**, não "token atual"; a
 # saída da atenção passa por $W_O$; e a indução não depende de escala: apareceu num modelo
 # minúsculo de duas camadas, numa mudança de fase do treino.

@@ -60,7 +60,7 @@ def _logit_cases(gen: torch.Generator, masked: bool = True) -> list[Case]:
         Case((torch.randn(3, 4, generator=gen) * 1e4,), description="logits enormes (escala 1e4)"),
         Case((torch.tensor([[1000.0, 999.0, 998.0], [0.0, 1.0, 2.0]]),),
              description="linhas em escalas bem diferentes ([1000, 999, 998] e [0, 1, 2])"),
-        Case((torch.randn(1, 7, generator=gen),), description="batch de 1 (1, 7)"),
+        Case((torch.randn(1, 7, generator=gen),), description="lote de 1 (1, 7)"),
         Case((torch.tensor([[3.0]]),), description="vocabulário de um só token (1, 1)"),
         Case((torch.randn(2, 3, 6, generator=gen),), description="3 eixos [batch, pos, d_vocab] = (2, 3, 6)"),
     ]
@@ -160,8 +160,8 @@ def _pick(values, targets):
 def _ce_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((torch.randn(4, 10, generator=gen), torch.randint(0, 10, (4,), generator=gen)),
-             description="batch de 4, vocabulário de 10"),
-        Case((torch.randn(1, 6, generator=gen), torch.tensor([2])), description="batch de 1"),
+             description="lote de 4, vocabulário de 10"),
+        Case((torch.randn(1, 6, generator=gen), torch.tensor([2])), description="lote de 1"),
         Case((torch.randn(3, 5, generator=gen) * 1e3, torch.randint(0, 5, (3,), generator=gen)),
              description="logits enormes (escala 1e3)"),
         Case((torch.tensor([[0.0, -1000.0, 5.0]]), torch.tensor([1])),
@@ -179,7 +179,7 @@ register(
         make_cases=_ce_cases,
         points=2,
         known_mistakes=[
-            ("somou em vez de tirar a média sobre o batch", lambda lg, t: -_pick(log_softmax(lg), t).sum()),
+            ("somou em vez de tirar a média sobre o lote", lambda lg, t: -_pick(log_softmax(lg), t).sum()),
             ("usou as probabilidades em vez das log-probabilidades (-p, e não -log p)",
              lambda lg, t: -_pick(softmax(lg), t).mean()),
             ("esqueceu o sinal de menos: a perda é -log p (um número >= 0)",
@@ -215,9 +215,9 @@ def _lm_cases(gen: torch.Generator) -> list[Case]:
     V = 11
     return [
         Case((torch.randn(2, 6, V, generator=gen), torch.randint(0, V, (2, 6), generator=gen)),
-             description="batch de 2, 6 posições, vocabulário de 11"),
+             description="lote de 2, 6 posições, vocabulário de 11"),
         Case((torch.randn(1, 2, V, generator=gen), torch.randint(0, V, (1, 2), generator=gen)),
-             description="batch de 1 com 2 posições (uma única previsão)"),
+             description="lote de 1 com 2 posições (uma única previsão)"),
         Case((torch.randn(3, 4, V, generator=gen) * 100, torch.randint(0, V, (3, 4), generator=gen)),
              description="logits grandes (escala 100)"),
     ]
@@ -234,7 +234,7 @@ register(
             ("não deslocou: a posição p prevê o token p+1 (use logits[:, :-1] com tokens[:, 1:])", _lm_sem_deslocar),
             ("deslocou ao contrário (logits[:, 1:] com tokens[:, :-1]); o certo é logits[:, :-1] com tokens[:, 1:]",
              _lm_deslocado_ao_contrario),
-            ("somou em vez de tirar a média sobre batch e posições", _lm_soma),
+            ("somou em vez de tirar a média sobre o lote e as posições", _lm_soma),
         ],
     )
 )
@@ -280,8 +280,8 @@ def greedy_next_token(logits: torch.Tensor) -> torch.Tensor:
 
 def _greedy_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(3, 5, 12, generator=gen),), description="batch de 3, 5 posições, vocabulário de 12"),
-        Case((torch.randn(1, 1, 7, generator=gen),), description="batch de 1 com uma só posição"),
+        Case((torch.randn(3, 5, 12, generator=gen),), description="lote de 3, 5 posições, vocabulário de 12"),
+        Case((torch.randn(1, 1, 7, generator=gen),), description="lote de 1 com uma só posição"),
         Case((torch.randn(2, 4, 9, generator=gen) - 100,), description="todos os logits negativos (≈ -100)"),
     ]
 
@@ -328,10 +328,10 @@ def _sample_temperatura_depois(logits, temperature, seed):
 
 def _sample_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(6, 10, generator=gen), 1.0, 0), description="batch de 6, T = 1, seed 0"),
+        Case((torch.randn(6, 10, generator=gen), 1.0, 0), description="lote de 6, T = 1, seed 0"),
         Case((torch.randn(6, 10, generator=gen), 0.3, 7), description="T = 0.3, seed 7"),
         Case((torch.randn(6, 10, generator=gen), 4.0, 123), description="T = 4 (quase uniforme), seed 123"),
-        Case((torch.randn(1, 5, generator=gen) * 30, 1.0, 2), description="batch de 1 com logits grandes"),
+        Case((torch.randn(1, 5, generator=gen) * 30, 1.0, 2), description="lote de 1 com logits grandes"),
     ]
 
 
@@ -386,7 +386,7 @@ def _topk_probs(logits, k):
 
 def _topk_cases(gen: torch.Generator) -> list[Case]:
     return [
-        Case((torch.randn(3, 8, generator=gen), 3), description="batch de 3, vocabulário de 8, k = 3"),
+        Case((torch.randn(3, 8, generator=gen), 3), description="lote de 3, vocabulário de 8, k = 3"),
         Case((torch.randn(2, 6, generator=gen), 1), description="k = 1 (equivale à escolha gulosa)"),
         Case((torch.randn(1, 5, generator=gen), 5), description="k = d_vocab (nada é cortado)"),
         Case((torch.randn(2, 3, 7, generator=gen) - 5, 2), description="3 eixos e logits negativos, k = 2"),
@@ -423,9 +423,9 @@ def lm_head(resid: torch.Tensor, W_U: torch.Tensor, b_U: torch.Tensor) -> torch.
 def _lm_head_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((torch.randn(2, 5, 8, generator=gen), torch.randn(8, 13, generator=gen), torch.randn(13, generator=gen)),
-             description="batch 2, pos 5, d_model 8, d_vocab 13"),
+             description="lote de 2, pos 5, d_model 8, d_vocab 13"),
         Case((torch.randn(1, 1, 4, generator=gen), torch.randn(4, 9, generator=gen), torch.randn(9, generator=gen)),
-             description="batch de 1 com uma só posição"),
+             description="lote de 1 com uma só posição"),
         Case((torch.randn(2, 3, 6, generator=gen), torch.randn(6, 6, generator=gen), torch.randn(6, generator=gen)),
              description="d_model = d_vocab = 6 (W_U quadrada: transpor não dá erro, dá o resultado errado)"),
     ]
@@ -486,8 +486,8 @@ def _mos_cases(gen: torch.Generator) -> list[Case]:
                     description=description)
 
     return [
-        case(3, 4, 3, 7, 1.0, "batch 3, d_model 4, K = 3 componentes, d_vocab 7"),
-        case(1, 5, 2, 6, 1.0, "batch de 1, K = 2"),
+        case(3, 4, 3, 7, 1.0, "lote de 3, d_model 4, K = 3 componentes, d_vocab 7"),
+        case(1, 5, 2, 6, 1.0, "lote de 1, K = 2"),
         case(2, 4, 3, 5, 100.0, "W_U grande (logits ~100: o softmax precisa ser estável)"),
         case(4, 3, 1, 6, 1.0, "K = 1 (a mistura vira um softmax só)"),
     ]
@@ -505,7 +505,7 @@ register(
             ("misturou os LOGITS e depois aplicou um softmax; a mistura é das PROBABILIDADES de cada componente",
              _mos_mistura_logits),
             ("usou pesos iguais (média); os pesos π = softmax(h @ W_prior) dependem do contexto", _mos_uniforme),
-            ("softmax dos pesos π sobre o eixo do batch; normalize sobre as K componentes (dim=-1)",
+            ("softmax dos pesos π sobre o eixo do lote; normalize sobre as K componentes (dim=-1)",
              _mos_prior_eixo_errado),
             ("esqueceu o tanh em h_k = tanh(h @ W_proj[k])", _mos_sem_tanh),
         ],

@@ -101,7 +101,7 @@ def _tied_cases(gen: torch.Generator) -> list[Case]:
         Case((torch.randn(2, 4, 8, generator=gen), torch.randn(10, 8, generator=gen), torch.randn(10, generator=gen)),
              description="h [batch=2, pos=4, d_model=8], W_E [d_vocab=10, d_model=8]"),
         Case((torch.randn(1, 1, 16, generator=gen), torch.randn(30, 16, generator=gen), torch.randn(30, generator=gen)),
-             description="batch de 1 e uma única posição"),
+             description="lote de 1 e uma única posição"),
     ]
 
 

@@ -76,7 +76,7 @@ def _ln_cases(gen: torch.Generator) -> list[Case]:
         Case((torch.randn(4, d, generator=gen) * 1e4, w, b), description="valores enormes (escala 1e4)"),
         Case((tiny, w, b), description="resíduo quase constante (variância ~1e-6, onde o eps importa)"),
         Case((torch.randn(1, 1, 16, generator=gen), torch.ones(16), torch.zeros(16)),
-             description="batch de 1, uma posição, w = 1 e b = 0"),
+             description="lote de 1, uma posição, w = 1 e b = 0"),
         Case((torch.randn(5, 3, generator=gen) + 1.0, 1 + torch.rand(3, generator=gen), torch.randn(3, generator=gen)),
              kwargs={"eps": 1e-2}, description="eps = 1e-2 passado como argumento, d_model = 3"),
     ]

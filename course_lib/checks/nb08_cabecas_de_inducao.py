@@ -42,7 +42,7 @@ def _rep_one_copy(random_tokens, bos):
 def _rep_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((torch.randint(1, 64, (2, 5), generator=gen), 0), description="batch=2, seq_len=5, BOS=0"),
-        Case((torch.randint(1, 10, (1, 1), generator=gen), 0), description="batch de 1, um único token aleatório"),
+        Case((torch.randint(1, 10, (1, 1), generator=gen), 0), description="lote de 1, um único token aleatório"),
         Case((torch.randint(0, 50, (3, 4), generator=gen), 50), description="BOS diferente de 0 (BOS=50)"),
         Case((torch.randint(1, 64, (4, 20), generator=gen), 0), description="batch=4, seq_len=20"),
     ]
@@ -109,7 +109,7 @@ def _lp_cases(gen: torch.Generator) -> list[Case]:
         Case((torch.randn(2, 6, 10, generator=gen), torch.randint(0, 10, (2, 6), generator=gen)),
              description="logits [2, 6, 10] aleatórios"),
         Case((torch.randn(1, 2, 5, generator=gen), torch.randint(0, 5, (1, 2), generator=gen)),
-             description="batch de 1 com só duas posições (uma previsão)"),
+             description="lote de 1 com só duas posições (uma previsão)"),
         Case((torch.randn(3, 5, 7, generator=gen) * 1e4, torch.randint(0, 7, (3, 5), generator=gen)),
              description="logits enormes (escala 1e4)"),
         Case((torch.randn(4, 9, 64, generator=gen) * 3, torch.randint(0, 64, (4, 9), generator=gen)),
@@ -194,7 +194,7 @@ def _ind_cases(gen: torch.Generator) -> list[Case]:
     return [
         Case((_causal_random(gen, 2, 3, 11), 5), description="padrões aleatórios, seq_len=5 (pos=11)"),
         Case((_ideal_induction(6), 6), description="cabeça 0 de indução ideal e cabeça 1 que olha o token igual, seq_len=6"),
-        Case((_causal_random(gen, 1, 2, 7, scale=20.0), 3), description="batch de 1, padrões quase one-hot, seq_len=3"),
+        Case((_causal_random(gen, 1, 2, 7, scale=20.0), 3), description="lote de 1, padrões quase one-hot, seq_len=3"),
         Case((_causal_random(gen, 3, 4, 41), 20), description="tamanho da lição: seq_len=20 (pos=41)"),
     ]
 
@@ -257,7 +257,7 @@ def _half_cases(gen: torch.Generator) -> list[Case]:
 
     return [
         Case((fake(2, 5), 5), description="log-probs [2, 10] com indução, seq_len=5"),
-        Case((-torch.rand(1, 8, generator=gen) * 5, 4), description="batch de 1, log-probs aleatórias, seq_len=4"),
+        Case((-torch.rand(1, 8, generator=gen) * 5, 4), description="lote de 1, log-probs aleatórias, seq_len=4"),
         Case((fake(3, 2), 2), description="seq_len=2 (a 2ª cópia tem um só token previsível)"),
         Case((fake(4, 20), 20), description="tamanho da lição: seq_len=20"),
     ]
