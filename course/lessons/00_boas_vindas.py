@@ -390,6 +390,7 @@ for start in ["o menino", "as meninas que", "uma gata"]:
 # | 07 | Tipos de cabeças | Que cabeças olham o token anterior, o atual ou o primeiro? |
 # | 08 | Cabeças de indução | Como o modelo continua um padrão que já viu no texto? |
 # | 09 | Circuitos de indução | Como duas camadas de atenção se compõem para fazer isso? |
+# | 10 | Patching de ativações | Por onde a informação passa de fato: que posição, que camada, que cabeça? |
 #
 # O tempo estimado de cada notebook e os pré-requisitos estão no mapa do curso,
 # no README do repositório. Cada notebook abre com "O que você vai aprender", o
