@@ -517,10 +517,30 @@ class HookedTransformer(HookedRootModule):
         if isinstance(value, bool) or not isinstance(value, int) or not -n_layers <= value <= n_layers:
             raise ValueError(f"`{name}`: esperado None ou inteiro entre {-n_layers} e {n_layers}; veio {value!r}.")
 
+    def input_to_embed(self, input, prepend_bos: bool | None = None, padding_side=None, attention_mask=None,
+                       past_kv_cache=None):
+        """Texto ou ids -> (resíduo inicial, tokens, shortformer_pos_embed, attention_mask), como no TL.
+
+        É o que o forward faz antes do bloco 0; com `model(resid, start_at_layer=0, tokens=tokens,
+        shortformer_pos_embed=..., attention_mask=...)` o resto do forward continua dali.
+        shortformer_pos_embed é None no modelo padrão (a posição já está no resíduo).
+        """
+        if past_kv_cache is not None:
+            raise ValueError("`past_kv_cache`: o course_lib não tem cache de chaves e valores; passe None.")
+        tokens = self._validate_tokens(input, prepend_bos)
+        attention_mask = self._validate_mask(attention_mask, tokens.shape)
+        if self.cfg.use_hook_tokens:
+            tokens = self.hook_tokens(tokens)
+        resid = self.hook_embed(self.embed(tokens))
+        pos_embed = self.hook_pos_embed(self.pos_embed(*((tokens,) if attention_mask is None else (tokens, attention_mask))))
+        if self.cfg.positional_embedding_type == "shortformer":  # a posição não entra no resíduo; vai para query e key
+            return resid, tokens, pos_embed, attention_mask
+        return resid + pos_embed, tokens, None, attention_mask
+
     # --------------------------------------------------------------- forward
     def forward(self, input, return_type: str | None = "logits", loss_per_token: bool = False,
                 prepend_bos: bool | None = None, attention_mask=None, start_at_layer: int | None = None,
-                stop_at_layer: int | None = None, tokens=None, past_kv_cache=None):
+                stop_at_layer: int | None = None, tokens=None, shortformer_pos_embed=None, past_kv_cache=None):
         if return_type not in ("logits", "loss", "both", None):
             raise ValueError(f"`return_type`: esperado 'logits', 'loss', 'both' ou None; veio {return_type!r}.")
         if past_kv_cache is not None:
@@ -531,20 +551,16 @@ class HookedTransformer(HookedRootModule):
         self._check_layer_arg("stop_at_layer", stop_at_layer, n)
         shortformer = self.cfg.positional_embedding_type == "shortformer"
         if start_at_layer is None:
-            tokens = self._validate_tokens(input, prepend_bos)
-            attention_mask = self._validate_mask(attention_mask, tokens.shape)
-            if self.cfg.use_hook_tokens:
-                tokens = self.hook_tokens(tokens)
-            pos_args = (tokens,) if attention_mask is None else (tokens, attention_mask)
-            if shortformer:  # a posição não entra no resíduo; vai direto para query e key
-                resid, pos_embed = self.hook_embed(self.embed(tokens)), self.hook_pos_embed(self.pos_embed(*pos_args))
-            else:
-                resid, pos_embed = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(*pos_args)), None
+            resid, tokens, pos_embed, attention_mask = self.input_to_embed(input, prepend_bos, attention_mask=attention_mask)
         else:
             resid = self._validate_resid(input)
             tokens = None if tokens is None else self._validate_tokens(tokens)
             attention_mask = self._validate_mask(attention_mask, resid.shape[:2])
-            pos_embed = self.W_pos[: resid.shape[1]].expand(resid.shape) if shortformer else None
+            if shortformer:
+                pos_embed = (self.W_pos[: resid.shape[1]].expand(resid.shape) if shortformer_pos_embed is None
+                             else self._validate_resid(shortformer_pos_embed))
+            else:
+                pos_embed = None
         for block in self.blocks[start_at_layer:stop_at_layer]:
             if pos_embed is None and attention_mask is None:
                 resid = block(resid)
@@ -767,6 +783,15 @@ class HookedTransformer(HookedRootModule):
         return bias
 
     # --------------------------------------------------------------- ganchos opcionais
+    def disabled_hook_switch(self, name: str) -> str | None:
+        """O campo do config que liga o gancho opcional `name`, se ele está desligado (senão None)."""
+        for suffix, switch in (("attn.hook_result", "use_attn_result"), ("_input", "use_split_qkv_input"),
+                               ("hook_mlp_in", "use_hook_mlp_in"), ("hook_attn_in", "use_attn_in"),
+                               ("hook_tokens", "use_hook_tokens")):
+            if name.endswith(suffix) and not getattr(self.cfg, switch):
+                return switch
+        return None
+
     def set_use_attn_result(self, use: bool) -> None:
         """Liga/desliga `blocks.{l}.attn.hook_result` (saída de cada cabeça separada)."""
         self.cfg.use_attn_result = bool(use)
