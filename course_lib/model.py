@@ -900,6 +900,28 @@ class HookedTransformer(HookedRootModule):
             attn.b_O.add_(torch.einsum("he,hed->d", attn.b_V, attn.W_O))
             attn.b_V.zero_()
 
+    @torch.no_grad()
+    def refactor_factored_attn_matrices(self) -> None:
+        """Refatora W_Q, W_K, W_V, W_O pela SVD, como o TL: W_QK, W_OV e os logits não mudam.
+
+        W_V = U·S e W_O = Vᵀ (W_O vira uma rotação: o resultado da cabeça tem a norma de z); W_Q e
+        W_K ficam com o mesmo tamanho (`make_even`), com b_Q e b_K como uma coordenada extra da
+        entrada (que vale sempre 1); b_V é dobrado em b_O.
+        """
+        from .circuits import FactoredMatrix
+
+        for block in self.blocks:
+            a = block.attn
+            q = torch.cat([a.W_Q, a.b_Q[:, None, :]], dim=1)  # [head, d_model + 1, d_head]
+            k = torch.cat([a.W_K, a.b_K[:, None, :]], dim=1)
+            q, k_t = FactoredMatrix(q, k.transpose(-1, -2)).make_even().pair
+            k = k_t.transpose(-1, -2)
+            a.W_Q.copy_(q[:, :-1]), a.b_Q.copy_(q[:, -1]), a.W_K.copy_(k[:, :-1]), a.b_K.copy_(k[:, -1])
+            a.b_O.add_(torch.einsum("he,hed->d", a.b_V, a.W_O))
+            a.b_V.zero_()
+            U, S, V = FactoredMatrix(a.W_V, a.W_O).svd()
+            a.W_V.copy_(U * S[:, None, :]), a.W_O.copy_(V.transpose(-1, -2))
+
     def process_weights_(self, fold_ln: bool = True, center_writing_weights: bool = True,
                          center_unembed: bool = True, fold_value_biases: bool = True,
                          refactor_factored_attn_matrices: bool = False) -> "HookedTransformer":
@@ -909,11 +931,9 @@ class HookedTransformer(HookedRootModule):
         centra W_U e dobra b_V em b_O. Logits iguais a 1e-5 (center_unembed muda os logits por
         uma constante por posição; as probabilidades não mudam). Depois disso, as ferramentas de
         decomposição (`cache.apply_ln_to_stack`, `logit_attrs`...) dão os mesmos números do
-        TransformerLens, porque não há mais w e b de LN para tratar.
+        TransformerLens, porque não há mais w e b de LN para tratar. refactor_factored_attn_matrices=True
+        (desligado por padrão, como no TL) roda `refactor_factored_attn_matrices()` no fim.
         """
-        if refactor_factored_attn_matrices:
-            raise ValueError("process_weights_: `refactor_factored_attn_matrices=True` não é suportado no course_lib; "
-                             "passe False.")
         if fold_ln:
             self.fold_layer_norm()
         if center_writing_weights:
@@ -926,12 +946,15 @@ class HookedTransformer(HookedRootModule):
                 with torch.no_grad():
                     for block in self.blocks:
                         block.attn.b_O.sub_(block.attn.b_O.mean())
+        if refactor_factored_attn_matrices:
+            self.refactor_factored_attn_matrices()
         return self
 
     # --------------------------------------------------------------- carregar
     @classmethod
     def from_pretrained(cls, path, fold_ln: bool = True, center_writing_weights: bool = True,
-                        center_unembed: bool = True, fold_value_biases: bool = True, device=None, **kwargs):
+                        center_unembed: bool = True, fold_value_biases: bool = True,
+                        refactor_factored_attn_matrices: bool = False, device=None, **kwargs):
         """Carrega um GPT-2 no formato do Hugging Face de uma PASTA LOCAL (config.json + model.safetensors).
 
         Nada é baixado: dado um nome (p. ex. "gpt2"), explica em português como baixar uma vez.
@@ -942,7 +965,8 @@ class HookedTransformer(HookedRootModule):
 
         model = load_gpt2(path, device=device, **kwargs)
         return model.process_weights_(fold_ln=fold_ln, center_writing_weights=center_writing_weights,
-                                      center_unembed=center_unembed, fold_value_biases=fold_value_biases)
+                                      center_unembed=center_unembed, fold_value_biases=fold_value_biases,
+                                      refactor_factored_attn_matrices=refactor_factored_attn_matrices)
 
     @classmethod
     def from_pretrained_no_processing(cls, path, device=None, **kwargs):
