@@ -477,3 +477,15 @@ def test_input_to_embed_shortformer_passes_the_position_on(tokens):
     torch.testing.assert_close(loss, m(tokens, return_type="loss"), **TOL)
     with pytest.raises(ValueError, match="start_at_layer, esperado o fluxo residual"):
         m(resid, start_at_layer=0, shortformer_pos_embed=spe[0])
+
+
+def test_logit_attrs_of_one_example_without_batch_dim_uses_its_own_scale(model, tokens):
+    """Como no teste do TL: pilha sem batch + batch_slice escolhe a escala da LN daquele exemplo."""
+    _, cache = model.run_with_cache(tokens)
+    stack = cache.accumulated_resid(pos_slice=-1)  # [camada, batch, d_model]
+    full = cache.logit_attrs(stack, tokens=tokens[:, -1], pos_slice=-1)  # [camada, batch]
+    for b in (0, -1):
+        one = cache.logit_attrs(stack[:, b], has_batch_dim=False, batch_slice=b, pos_slice=-1, tokens=tokens[b, -1])
+        torch.testing.assert_close(one, full[:, b], **TOL)
+        applied = cache.apply_ln_to_stack(stack[:, b], has_batch_dim=False, batch_slice=b, pos_slice=-1)
+        torch.testing.assert_close(applied, cache.apply_ln_to_stack(stack, pos_slice=-1)[:, b], **TOL)
