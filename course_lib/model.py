@@ -257,7 +257,7 @@ class PosEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Atenção multi-cabeça causal, escrita por extenso (uma einsum por passo)."""
+    """Atenção multi-cabeça causal, escrita por extenso (um produto de matrizes por passo)."""
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -285,8 +285,9 @@ class Attention(nn.Module):
     @staticmethod
     def _project(x, W):
         """x @ W por cabeça; x é [batch, pos, d_model] ou, com entradas por cabeça, [batch, pos, head, d_model]."""
-        if x.ndim == 3:
-            return torch.einsum("bpd,hde->bphe", x, W)
+        if x.ndim == 3:  # = einsum("bpd,hde->bphe", x, W), num único matmul [d_model, head·d_head]
+            H, D, E = W.shape
+            return (x @ W.transpose(0, 1).reshape(D, H * E)).view(*x.shape[:2], H, E)
         return torch.einsum("bphd,hde->bphe", x, W)
 
     def forward(self, x, k_input=None, v_input=None, attention_mask=None):  # x: [batch, pos, d_model]
@@ -295,7 +296,9 @@ class Attention(nn.Module):
         q = self.hook_q(self._project(x, self.W_Q) + self.b_Q)
         k = self.hook_k(self._project(k_input, self.W_K) + self.b_K)
         v = self.hook_v(self._project(v_input, self.W_V) + self.b_V)
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k).div_(self.attn_scale)
+        # = einsum("bqhe,bkhe->bhqk", q, k) e, abaixo, einsum("bhqk,bkhe->bqhe", pattern, v): os mesmos
+        # números, bit a bit, mas o matmul com as dimensões permutadas evita as cópias do einsum no backward
+        scores = (q.transpose(1, 2) @ k.permute(0, 2, 3, 1)).div_(self.attn_scale)
         pos = x.shape[1]
         future = self.future_mask[:pos, :pos]  # True acima da diagonal: posições futuras
         if attention_mask is not None:  # também esconde as keys de preenchimento (máscara 0)
@@ -305,7 +308,7 @@ class Attention(nn.Module):
         if attention_mask is not None:  # linha toda mascarada dá NaN: vira 0, como no TransformerLens
             pattern = torch.where(torch.isnan(pattern), 0.0, pattern)
         pattern = self.hook_pattern(pattern)
-        z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
+        z = self.hook_z((pattern @ v.transpose(1, 2)).transpose(1, 2))
         if self.cfg.use_attn_result:
             result = self.hook_result(torch.einsum("bqhe,hed->bqhd", z, self.W_O))
             return result.sum(dim=2) + self.b_O
