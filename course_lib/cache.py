@@ -335,7 +335,7 @@ class ActivationCache:
     def _cached_scale(self, prefix, pos_slice, batch_slice, has_batch_dim):
         scale = self[f"{prefix}.hook_scale"]
         scale = self._pos(scale, pos_slice)
-        if has_batch_dim and batch_slice is not None:
+        if self.has_batch_dim and batch_slice is not None:  # como no TL: vale também para pilha sem batch
             scale = (batch_slice if isinstance(batch_slice, Slice) else Slice(batch_slice)).apply(scale, dim=0)
         return scale
 

@@ -37,6 +37,10 @@ class LensHandle:
     user_hook: Callable | None = None
 
 
+class HookDisabledError(ValueError, AssertionError):
+    """Gancho opcional desligado (AssertionError também, que é o que o TransformerLens levanta)."""
+
+
 def _check_dir(dir, allow_both=False) -> str:
     ok = DIRS + (("both",) if allow_both else ())
     if dir not in ok:
@@ -69,6 +73,8 @@ class HookPoint(nn.Module):
 
         def checked(x):
             out = hook(x, self)
+            if dir == "bwd" and isinstance(out, tuple) and len(out) == 1:  # a convenção dos ganchos do PyTorch
+                out = out[0]
             if out is not None and (not isinstance(out, torch.Tensor) or out.shape != x.shape):
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise ValueError(f"O gancho em '{self.name}' devolveu {got}; esperado None ou um tensor "
@@ -177,10 +183,25 @@ class HookedRootModule(nn.Module):
         )
 
     # ---------------------------------------------------------------- ganchos globais
+    def disabled_hook_switch(self, name: str) -> str | None:
+        """O campo do config que liga o gancho opcional `name`, se ele está desligado (senão None)."""
+        return None
+
+    def _check_enabled(self, hp: HookPoint) -> None:
+        switch = self.disabled_hook_switch(hp.name)
+        if switch is not None:
+            how = f"model.set_{switch}(True)" if hasattr(self, f"set_{switch}") else f"model.cfg.{switch} = True"
+            raise HookDisabledError(f"O gancho '{hp.name}' está desligado e nunca dispararia: ligue-o antes com "
+                                    f"`{how}`.")
+
     def add_hook(self, name, hook: HookFn, dir: str = "fwd", is_permanent: bool = False,
                  level: int | None = None, prepend: bool = False) -> None:
-        """Instala `hook` no gancho `name` (ou em todos os que `name(nome)` aceitar). Fica até `reset_hooks()`."""
+        """Instala `hook` no gancho `name` (ou em todos os que `name(nome)` aceitar). Fica até `reset_hooks()`.
+
+        Como no TL, um gancho opcional desligado (hook_result, hook_q_input...) dá erro em vez de nunca rodar.
+        """
         for hp in self._select_hooks(name, "name"):
+            self._check_enabled(hp)
             hp.add_hook(hook, dir=dir, is_permanent=is_permanent, level=level, prepend=prepend)
 
     def add_perma_hook(self, name, hook: HookFn, dir: str = "fwd") -> None:
@@ -218,6 +239,8 @@ class HookedRootModule(nn.Module):
                         raise TypeError(f"`{arg}`: cada item deve ser um par (nome_ou_filtro, fn); veio {item!r}.")
                     name_or_filter, fn = item
                     for hp in self._select_hooks(name_or_filter, arg):
+                        if isinstance(name_or_filter, str):  # nome explícito de um gancho desligado: erro
+                            self._check_enabled(hp)
                         hp.add_hook(fn, dir=dir, level=self.context_level)
             yield self
         finally:
@@ -254,7 +277,10 @@ class HookedRootModule(nn.Module):
                 x = pos_slice.apply(x, dim=pos_dim)
             cache[hook.name + suffix] = x
 
-        names = [h.name for h in self._select_hooks(names_filter)]
+        explicit = isinstance(names_filter, (str, list, tuple, set))
+        for hp in self._select_hooks(names_filter) if explicit else []:
+            self._check_enabled(hp)
+        names = [h.name for h in self._select_hooks(names_filter) if self.disabled_hook_switch(h.name) is None]
         fwd = [(n, save) for n in names]
         bwd = [(n, lambda g, hook: save(g, hook, "_grad")) for n in names] if incl_bwd else []
         return cache, fwd, bwd
@@ -288,6 +314,6 @@ class HookedRootModule(nn.Module):
                     raise ValueError(f"run_with_cache(incl_bwd=True): a saída do modelo deve ser um escalar para "
                                      f"o backward (use return_type='loss'); veio {got}.")
                 out.backward()
-        ordered = {n: store[n] for n in self.hook_dict if n in store}
+        ordered = {n: v for n, v in store.items() if not n.endswith("_grad")}  # na ordem em que rodaram, como no TL
         ordered.update({n + "_grad": store[n + "_grad"] for n in self.hook_dict if n + "_grad" in store})
         return out, ActivationCache(ordered, self, has_batch_dim=not remove_batch_dim)

@@ -257,7 +257,7 @@ class PosEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    """Atenção multi-cabeça causal, escrita por extenso (uma einsum por passo)."""
+    """Atenção multi-cabeça causal, escrita por extenso (um produto de matrizes por passo)."""
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -285,8 +285,9 @@ class Attention(nn.Module):
     @staticmethod
     def _project(x, W):
         """x @ W por cabeça; x é [batch, pos, d_model] ou, com entradas por cabeça, [batch, pos, head, d_model]."""
-        if x.ndim == 3:
-            return torch.einsum("bpd,hde->bphe", x, W)
+        if x.ndim == 3:  # = einsum("bpd,hde->bphe", x, W), num único matmul [d_model, head·d_head]
+            H, D, E = W.shape
+            return (x @ W.transpose(0, 1).reshape(D, H * E)).view(*x.shape[:2], H, E)
         return torch.einsum("bphd,hde->bphe", x, W)
 
     def forward(self, x, k_input=None, v_input=None, attention_mask=None):  # x: [batch, pos, d_model]
@@ -295,7 +296,9 @@ class Attention(nn.Module):
         q = self.hook_q(self._project(x, self.W_Q) + self.b_Q)
         k = self.hook_k(self._project(k_input, self.W_K) + self.b_K)
         v = self.hook_v(self._project(v_input, self.W_V) + self.b_V)
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k).div_(self.attn_scale)
+        # = einsum("bqhe,bkhe->bhqk", q, k) e, abaixo, einsum("bhqk,bkhe->bqhe", pattern, v): os mesmos
+        # números, bit a bit, mas o matmul com as dimensões permutadas evita as cópias do einsum no backward
+        scores = (q.transpose(1, 2) @ k.permute(0, 2, 3, 1)).div_(self.attn_scale)
         pos = x.shape[1]
         future = self.future_mask[:pos, :pos]  # True acima da diagonal: posições futuras
         if attention_mask is not None:  # também esconde as keys de preenchimento (máscara 0)
@@ -305,7 +308,7 @@ class Attention(nn.Module):
         if attention_mask is not None:  # linha toda mascarada dá NaN: vira 0, como no TransformerLens
             pattern = torch.where(torch.isnan(pattern), 0.0, pattern)
         pattern = self.hook_pattern(pattern)
-        z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
+        z = self.hook_z((pattern @ v.transpose(1, 2)).transpose(1, 2))
         if self.cfg.use_attn_result:
             result = self.hook_result(torch.einsum("bqhe,hed->bqhd", z, self.W_O))
             return result.sum(dim=2) + self.b_O
@@ -517,10 +520,30 @@ class HookedTransformer(HookedRootModule):
         if isinstance(value, bool) or not isinstance(value, int) or not -n_layers <= value <= n_layers:
             raise ValueError(f"`{name}`: esperado None ou inteiro entre {-n_layers} e {n_layers}; veio {value!r}.")
 
+    def input_to_embed(self, input, prepend_bos: bool | None = None, padding_side=None, attention_mask=None,
+                       past_kv_cache=None):
+        """Texto ou ids -> (resíduo inicial, tokens, shortformer_pos_embed, attention_mask), como no TL.
+
+        É o que o forward faz antes do bloco 0; com `model(resid, start_at_layer=0, tokens=tokens,
+        shortformer_pos_embed=..., attention_mask=...)` o resto do forward continua dali.
+        shortformer_pos_embed é None no modelo padrão (a posição já está no resíduo).
+        """
+        if past_kv_cache is not None:
+            raise ValueError("`past_kv_cache`: o course_lib não tem cache de chaves e valores; passe None.")
+        tokens = self._validate_tokens(input, prepend_bos)
+        attention_mask = self._validate_mask(attention_mask, tokens.shape)
+        if self.cfg.use_hook_tokens:
+            tokens = self.hook_tokens(tokens)
+        resid = self.hook_embed(self.embed(tokens))
+        pos_embed = self.hook_pos_embed(self.pos_embed(*((tokens,) if attention_mask is None else (tokens, attention_mask))))
+        if self.cfg.positional_embedding_type == "shortformer":  # a posição não entra no resíduo; vai para query e key
+            return resid, tokens, pos_embed, attention_mask
+        return resid + pos_embed, tokens, None, attention_mask
+
     # --------------------------------------------------------------- forward
     def forward(self, input, return_type: str | None = "logits", loss_per_token: bool = False,
                 prepend_bos: bool | None = None, attention_mask=None, start_at_layer: int | None = None,
-                stop_at_layer: int | None = None, tokens=None, past_kv_cache=None):
+                stop_at_layer: int | None = None, tokens=None, shortformer_pos_embed=None, past_kv_cache=None):
         if return_type not in ("logits", "loss", "both", None):
             raise ValueError(f"`return_type`: esperado 'logits', 'loss', 'both' ou None; veio {return_type!r}.")
         if past_kv_cache is not None:
@@ -531,20 +554,16 @@ class HookedTransformer(HookedRootModule):
         self._check_layer_arg("stop_at_layer", stop_at_layer, n)
         shortformer = self.cfg.positional_embedding_type == "shortformer"
         if start_at_layer is None:
-            tokens = self._validate_tokens(input, prepend_bos)
-            attention_mask = self._validate_mask(attention_mask, tokens.shape)
-            if self.cfg.use_hook_tokens:
-                tokens = self.hook_tokens(tokens)
-            pos_args = (tokens,) if attention_mask is None else (tokens, attention_mask)
-            if shortformer:  # a posição não entra no resíduo; vai direto para query e key
-                resid, pos_embed = self.hook_embed(self.embed(tokens)), self.hook_pos_embed(self.pos_embed(*pos_args))
-            else:
-                resid, pos_embed = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(*pos_args)), None
+            resid, tokens, pos_embed, attention_mask = self.input_to_embed(input, prepend_bos, attention_mask=attention_mask)
         else:
             resid = self._validate_resid(input)
             tokens = None if tokens is None else self._validate_tokens(tokens)
             attention_mask = self._validate_mask(attention_mask, resid.shape[:2])
-            pos_embed = self.W_pos[: resid.shape[1]].expand(resid.shape) if shortformer else None
+            if shortformer:
+                pos_embed = (self.W_pos[: resid.shape[1]].expand(resid.shape) if shortformer_pos_embed is None
+                             else self._validate_resid(shortformer_pos_embed))
+            else:
+                pos_embed = None
         for block in self.blocks[start_at_layer:stop_at_layer]:
             if pos_embed is None and attention_mask is None:
                 resid = block(resid)
@@ -767,6 +786,15 @@ class HookedTransformer(HookedRootModule):
         return bias
 
     # --------------------------------------------------------------- ganchos opcionais
+    def disabled_hook_switch(self, name: str) -> str | None:
+        """O campo do config que liga o gancho opcional `name`, se ele está desligado (senão None)."""
+        for suffix, switch in (("attn.hook_result", "use_attn_result"), ("_input", "use_split_qkv_input"),
+                               ("hook_mlp_in", "use_hook_mlp_in"), ("hook_attn_in", "use_attn_in"),
+                               ("hook_tokens", "use_hook_tokens")):
+            if name.endswith(suffix) and not getattr(self.cfg, switch):
+                return switch
+        return None
+
     def set_use_attn_result(self, use: bool) -> None:
         """Liga/desliga `blocks.{l}.attn.hook_result` (saída de cada cabeça separada)."""
         self.cfg.use_attn_result = bool(use)
@@ -875,6 +903,28 @@ class HookedTransformer(HookedRootModule):
             attn.b_O.add_(torch.einsum("he,hed->d", attn.b_V, attn.W_O))
             attn.b_V.zero_()
 
+    @torch.no_grad()
+    def refactor_factored_attn_matrices(self) -> None:
+        """Refatora W_Q, W_K, W_V, W_O pela SVD, como o TL: W_QK, W_OV e os logits não mudam.
+
+        W_V = U·S e W_O = Vᵀ (W_O vira uma rotação: o resultado da cabeça tem a norma de z); W_Q e
+        W_K ficam com o mesmo tamanho (`make_even`), com b_Q e b_K como uma coordenada extra da
+        entrada (que vale sempre 1); b_V é dobrado em b_O.
+        """
+        from .circuits import FactoredMatrix
+
+        for block in self.blocks:
+            a = block.attn
+            q = torch.cat([a.W_Q, a.b_Q[:, None, :]], dim=1)  # [head, d_model + 1, d_head]
+            k = torch.cat([a.W_K, a.b_K[:, None, :]], dim=1)
+            q, k_t = FactoredMatrix(q, k.transpose(-1, -2)).make_even().pair
+            k = k_t.transpose(-1, -2)
+            a.W_Q.copy_(q[:, :-1]), a.b_Q.copy_(q[:, -1]), a.W_K.copy_(k[:, :-1]), a.b_K.copy_(k[:, -1])
+            a.b_O.add_(torch.einsum("he,hed->d", a.b_V, a.W_O))
+            a.b_V.zero_()
+            U, S, V = FactoredMatrix(a.W_V, a.W_O).svd()
+            a.W_V.copy_(U * S[:, None, :]), a.W_O.copy_(V.transpose(-1, -2))
+
     def process_weights_(self, fold_ln: bool = True, center_writing_weights: bool = True,
                          center_unembed: bool = True, fold_value_biases: bool = True,
                          refactor_factored_attn_matrices: bool = False) -> "HookedTransformer":
@@ -884,11 +934,9 @@ class HookedTransformer(HookedRootModule):
         centra W_U e dobra b_V em b_O. Logits iguais a 1e-5 (center_unembed muda os logits por
         uma constante por posição; as probabilidades não mudam). Depois disso, as ferramentas de
         decomposição (`cache.apply_ln_to_stack`, `logit_attrs`...) dão os mesmos números do
-        TransformerLens, porque não há mais w e b de LN para tratar.
+        TransformerLens, porque não há mais w e b de LN para tratar. refactor_factored_attn_matrices=True
+        (desligado por padrão, como no TL) roda `refactor_factored_attn_matrices()` no fim.
         """
-        if refactor_factored_attn_matrices:
-            raise ValueError("process_weights_: `refactor_factored_attn_matrices=True` não é suportado no course_lib; "
-                             "passe False.")
         if fold_ln:
             self.fold_layer_norm()
         if center_writing_weights:
@@ -901,12 +949,15 @@ class HookedTransformer(HookedRootModule):
                 with torch.no_grad():
                     for block in self.blocks:
                         block.attn.b_O.sub_(block.attn.b_O.mean())
+        if refactor_factored_attn_matrices:
+            self.refactor_factored_attn_matrices()
         return self
 
     # --------------------------------------------------------------- carregar
     @classmethod
     def from_pretrained(cls, path, fold_ln: bool = True, center_writing_weights: bool = True,
-                        center_unembed: bool = True, fold_value_biases: bool = True, device=None, **kwargs):
+                        center_unembed: bool = True, fold_value_biases: bool = True,
+                        refactor_factored_attn_matrices: bool = False, device=None, **kwargs):
         """Carrega um GPT-2 no formato do Hugging Face de uma PASTA LOCAL (config.json + model.safetensors).
 
         Nada é baixado: dado um nome (p. ex. "gpt2"), explica em português como baixar uma vez.
@@ -917,7 +968,8 @@ class HookedTransformer(HookedRootModule):
 
         model = load_gpt2(path, device=device, **kwargs)
         return model.process_weights_(fold_ln=fold_ln, center_writing_weights=center_writing_weights,
-                                      center_unembed=center_unembed, fold_value_biases=fold_value_biases)
+                                      center_unembed=center_unembed, fold_value_biases=fold_value_biases,
+                                      refactor_factored_attn_matrices=refactor_factored_attn_matrices)
 
     @classmethod
     def from_pretrained_no_processing(cls, path, device=None, **kwargs):

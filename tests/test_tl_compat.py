@@ -81,6 +81,30 @@ def test_process_weights_keeps_logits_and_matches_tl_state_dict(base):
         torch.testing.assert_close(model.state_dict()[k], v, **TOL, msg=lambda m: f"{k}: {m}")
 
 
+def test_refactor_factored_attn_matrices_like_tl():
+    """from_pretrained(..., refactor_factored_attn_matrices=True) do TL, como no IOI do ARENA."""
+    fx = torch.load(pathlib.Path(__file__).parent / "fixtures" / "refactor_tl.pt", weights_only=True)
+    model = make(fx["config"], fx["state_dict"])
+    model.process_weights_(refactor_factored_attn_matrices=True)
+    torch.testing.assert_close(model(fx["tokens"]), fx["logits"], **TOL)
+    theirs = {k: v for k, v in fx["refactored"].items() if not k.endswith((".mask", ".IGNORE"))}
+    assert set(model.state_dict()) == set(theirs)
+    for k, v in theirs.items():  # a SVD só fixa os vetores singulares a menos do sinal: compara |x|
+        torch.testing.assert_close(model.state_dict()[k].abs(), v.abs(), atol=1e-4, rtol=0, msg=lambda m: f"{k}: {m}")
+    W_O = model.blocks[1].attn.W_O  # W_O vira uma rotação: linhas ortonormais
+    torch.testing.assert_close(W_O @ W_O.transpose(-1, -2), torch.eye(8).expand(3, 8, 8), **TOL)
+    assert model.blocks[0].attn.b_V.abs().max() == 0
+    # sozinha, a refatoração não muda W_QK nem W_OV (sem vieses de Q e K, que ela mistura em W_Q/W_K)
+    other = make(fx["config"], fx["state_dict"])
+    with torch.no_grad():
+        for b in other.blocks:
+            b.attn.b_Q.zero_(), b.attn.b_K.zero_()
+    qk, ov = other.QK.AB, other.OV.AB
+    other.refactor_factored_attn_matrices()
+    torch.testing.assert_close(other.QK.AB, qk, atol=1e-4, rtol=0)
+    torch.testing.assert_close(other.OV.AB, ov, atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("step", ["fold_layer_norm", "center_writing_weights", "fold_value_biases"])
 def test_each_processing_step_keeps_logits_to_1e5(base, step):
     model, tokens = base

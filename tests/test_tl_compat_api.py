@@ -402,3 +402,90 @@ def test_hook_returning_the_wrong_shape_is_a_portuguese_error(model, tokens):
         with model.hooks(bwd_hooks=[("blocks.0.hook_resid_post", lambda g, hook: g[0])]):
             model(tokens, return_type="loss").backward()
     assert all(not h.has_hooks() for h in model.hook_dict.values())
+
+
+# ============================================================================ lacunas achadas rodando os testes do TL (issue 13)
+# A ordem que o TransformerLens 3.9.0 dá para um modelo de 1 camada, LN, MLP gelu (rodado à parte).
+TL_CACHE_ORDER_1L = [
+    "hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre", "blocks.0.ln1.hook_scale",
+    "blocks.0.ln1.hook_normalized", "blocks.0.attn.hook_q", "blocks.0.attn.hook_k", "blocks.0.attn.hook_v",
+    "blocks.0.attn.hook_attn_scores", "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z",
+    "blocks.0.hook_attn_out", "blocks.0.hook_resid_mid", "blocks.0.ln2.hook_scale", "blocks.0.ln2.hook_normalized",
+    "blocks.0.mlp.hook_pre", "blocks.0.mlp.hook_post", "blocks.0.hook_mlp_out", "blocks.0.hook_resid_post",
+    "ln_final.hook_scale", "ln_final.hook_normalized", "unembed.hook_in", "unembed.hook_out",
+]
+
+
+def test_cache_keys_come_in_execution_order_like_tl(tokens):
+    _, cache = make(n_layers=1).run_with_cache(tokens)
+    assert list(cache.keys()) == TL_CACHE_ORDER_1L
+    _, cache = make(n_layers=1).run_with_cache(tokens, names_filter=lambda n: n.endswith(("hook_z", "hook_embed")))
+    assert list(cache.keys()) == ["hook_embed", "blocks.0.attn.hook_z"]
+
+
+def test_backward_hook_may_return_a_one_tuple_like_torch_hooks(model, tokens):
+    calls = []
+
+    def skip_grad(grad, hook):  # a forma do teste do TL: devolve (grad,) em vez do tensor
+        calls.append(hook.name)
+        return (torch.zeros_like(grad),)
+
+    with model.hooks(bwd_hooks=[("blocks.1.hook_resid_pre", skip_grad)]):
+        model(tokens, return_type="loss").backward()
+    assert calls == ["blocks.1.hook_resid_pre"]
+    assert model.blocks[0].attn.W_Q.grad.abs().max() == 0 and model.blocks[1].attn.W_Q.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("name, setter", [
+    ("blocks.0.attn.hook_result", "set_use_attn_result"), ("blocks.0.hook_q_input", "set_use_split_qkv_input"),
+    ("blocks.0.hook_mlp_in", "set_use_hook_mlp_in"), ("blocks.0.hook_attn_in", "set_use_attn_in"),
+])
+def test_hook_on_a_disabled_optional_hook_is_an_error(model, tokens, name, setter):
+    identity = lambda x, hook: x
+    with pytest.raises(AssertionError, match=f"está desligado.*{setter}"):  # AssertionError como no TL
+        model.add_hook(name, identity)
+    with pytest.raises(ValueError, match="nunca dispararia"):
+        model.run_with_hooks(tokens, fwd_hooks=[(name, identity)])
+    with pytest.raises(ValueError, match="está desligado"):
+        model.run_with_cache(tokens, names_filter=[name])
+    model.run_with_cache(tokens)  # o cache de tudo continua funcionando com ele desligado
+    assert not any(h.has_hooks() for h in model.hook_dict.values())
+    getattr(model, setter)(True)
+    seen = []
+    model.add_hook(name, lambda x, hook: seen.append(x.shape))
+    model(tokens)
+    assert len(seen) == 1 and seen[0][:2] == (3, 7)
+
+
+def test_input_to_embed_then_start_at_layer_zero(model, tokens):
+    resid, toks, spe, mask = model.input_to_embed(tokens)
+    _, cache = model.run_with_cache(tokens)
+    torch.testing.assert_close(resid, cache["hook_embed"] + cache["hook_pos_embed"], **TOL)
+    assert torch.equal(toks, tokens) and spe is None and mask is None
+    torch.testing.assert_close(model(resid, start_at_layer=0), model(tokens), **TOL)
+    am = torch.ones_like(tokens)
+    am[:, :2] = 0
+    assert torch.equal(model.input_to_embed(tokens, attention_mask=am)[3], am)
+
+
+def test_input_to_embed_shortformer_passes_the_position_on(tokens):
+    m = make(positional_embedding_type="shortformer")
+    resid, toks, spe, _ = m.input_to_embed(tokens)
+    torch.testing.assert_close(resid, m.W_E[tokens], **TOL)  # a posição não entra no resíduo
+    torch.testing.assert_close(spe, m.W_pos[:7].expand(3, 7, 16), **TOL)
+    loss = m(resid, start_at_layer=0, tokens=toks, shortformer_pos_embed=spe, return_type="loss")
+    torch.testing.assert_close(loss, m(tokens, return_type="loss"), **TOL)
+    with pytest.raises(ValueError, match="start_at_layer, esperado o fluxo residual"):
+        m(resid, start_at_layer=0, shortformer_pos_embed=spe[0])
+
+
+def test_logit_attrs_of_one_example_without_batch_dim_uses_its_own_scale(model, tokens):
+    """Como no teste do TL: pilha sem batch + batch_slice escolhe a escala da LN daquele exemplo."""
+    _, cache = model.run_with_cache(tokens)
+    stack = cache.accumulated_resid(pos_slice=-1)  # [camada, batch, d_model]
+    full = cache.logit_attrs(stack, tokens=tokens[:, -1], pos_slice=-1)  # [camada, batch]
+    for b in (0, -1):
+        one = cache.logit_attrs(stack[:, b], has_batch_dim=False, batch_slice=b, pos_slice=-1, tokens=tokens[b, -1])
+        torch.testing.assert_close(one, full[:, b], **TOL)
+        applied = cache.apply_ln_to_stack(stack[:, b], has_batch_dim=False, batch_slice=b, pos_slice=-1)
+        torch.testing.assert_close(applied, cache.apply_ln_to_stack(stack, pos_slice=-1)[:, b], **TOL)
