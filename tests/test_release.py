@@ -25,6 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "tests" / "release_probe.py"
 
 
+def _course_exercises() -> dict:
+    """Os exercícios do curso (sem os de teste, como os 99.* que outros testes registram)."""
+    ids = {e["id"] for p in (ROOT / "exercises").glob("*.ipynb")
+           for e in json.loads(p.read_text(encoding="utf-8"))["metadata"]["course"]["exercises"]}
+    return {k: v for k, v in all_exercises().items() if k in ids}
+
+
 def _env(pythonpath: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "COURSE_LIB_CHECKS_PATH"}
     env["PYTHONPATH"] = str(pythonpath)
@@ -57,7 +64,7 @@ def test_release_has_lessons_exercises_and_no_answer_key(release):
 
 
 def test_release_check_modules_carry_no_reference_or_mistake_code(release):
-    exercises = all_exercises()
+    exercises = _course_exercises()
     checks = release / "course_lib" / "checks"
     modules = sorted(checks.glob("nb[0-9][0-9]_*.py"))
     assert [p.stem for p in modules] == [p.stem for p in sorted((ROOT / "course_lib" / "checks").glob("nb[0-9][0-9]_*.py"))]
@@ -85,7 +92,7 @@ def test_release_exercises_have_no_reference_nor_hidden_cases(release):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sem ocultos: 01.softmax: a edição do aluno não tem casos ocultos" in result.stdout
-    assert result.stdout.split()[-1] == str(len(all_exercises()))
+    assert result.stdout.split()[-1] == str(len(_course_exercises()))
 
 
 def test_checks_give_identical_results_in_both_editions(release, tmp_path):
@@ -102,7 +109,7 @@ def test_checks_give_identical_results_in_both_editions(release, tmp_path):
         data[edition] = json.loads((tmp_path / f"{edition}.json").read_text(encoding="utf-8"))
     full, student = data["completa"], data["aluno"]
     assert not any(full["released"].values()) and all(student["released"].values())
-    assert set(full["results"]) == set(all_exercises())
+    assert set(full["results"]) == set(_course_exercises())
     named = 0
     for ex_id, results in full["results"].items():
         assert results["certa"]["passed"], (ex_id, results["certa"]["text"])

@@ -38,9 +38,16 @@ def _has_call(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) for n in ast.walk(node))
 
 
+def _library_constructor(stmt: ast.stmt, library_names: set[str]) -> bool:
+    """`grammar = PtGrammar()`: um objeto da biblioteca criado sem argumentos (barato, sem estado da lição)."""
+    value = getattr(stmt, "value", None)
+    return (isinstance(stmt, ast.Assign) and isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+            and value.func.id in library_names and not value.args and not value.keywords)
+
+
 def _definitions(cells) -> list[ast.stmt]:
-    """Imports, def/class e atribuições sem chamadas das células de código, na ordem."""
-    kept = []
+    """Imports, def/class, atribuições sem chamadas e objetos da biblioteca criados sem argumentos."""
+    kept, library_names = [], set()
     for cell in cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type != "code" or "check" in tags or "solution_only" in tags:
@@ -50,8 +57,11 @@ def _definitions(cells) -> list[ast.stmt]:
         except SyntaxError:  # mágicas do IPython: a célula não define nada que a solução use
             continue
         for stmt in tree.body:
+            if isinstance(stmt, ast.ImportFrom) and (stmt.module or "").startswith("course_lib"):
+                library_names |= {alias.asname or alias.name for alias in stmt.names}
             if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) or (
-                    isinstance(stmt, (ast.Assign, ast.AnnAssign)) and not _has_call(stmt)):
+                    isinstance(stmt, (ast.Assign, ast.AnnAssign)) and not _has_call(stmt)) or (
+                    _library_constructor(stmt, library_names)):
                 kept.append(stmt)
     return kept
 

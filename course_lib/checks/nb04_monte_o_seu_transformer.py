@@ -746,6 +746,9 @@ def _bos_cases(gen):
         Case((ModelRef("lm"), _lm_tokens(gen, 4), 0), description="lm, camada 0, 4 frases"),
         Case((ModelRef("lm"), _lm_tokens(gen, 4), 2), description="lm, camada 2, 4 frases"),
         Case((ModelRef("lm_untied"), _lm_tokens(gen, 3), 1), description="lm_untied (outro checkpoint), camada 1"),
+        # frases fixas em que a diagonal, o argmin e o <bos> apontam três cabeças diferentes
+        # (assim a verificação sabe dizer qual erro você cometeu)
+        Case((ModelRef("lm"), _lm_tokens(torch.Generator().manual_seed(2), 4), 2), description="lm, camada 2, outras 4 frases"),
     ]
 
 
