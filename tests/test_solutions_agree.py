@@ -14,24 +14,15 @@ na ordem do notebook; células de verificação e "solution_only" ficam de fora.
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from course_lib.checks import all_exercises, capture_call, evaluate
+from grade_support import _load_build_module
 
 ROOT = Path(__file__).resolve().parents[1]
 HIDDEN_SEEDS = (1,)  # os visíveis já passam no nbval das soluções; a semente 7 está em test_grade_solutions
-
-
-def _build_module():
-    spec = importlib.util.spec_from_file_location("build_course_for_agree_tests", ROOT / "tools" / "build_course.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _has_call(node: ast.AST) -> bool:
@@ -68,7 +59,7 @@ def _definitions(cells) -> list[ast.stmt]:
 
 def _solution_functions() -> dict:
     """id do exercício -> função definida pela célula de solução (a fonte com os blocos de solução)."""
-    build = _build_module()
+    build = _load_build_module()
     found = {}
     for src in build.find_sources(ROOT / "course", []):
         if src.kind != "exercise":
