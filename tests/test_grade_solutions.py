@@ -7,6 +7,7 @@ usa algo que a caixa de areia bloqueia (por exemplo, o `sys.setprofile` com que
 """
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,21 @@ def test_solutions_pass_every_hidden_case_and_trip_no_guard(graded):
         if "bloqueado" in r["flags"] or "rastreador" in r["flags"] or "bloqueado" in r["detail"]:
             problems.append(f"{r['exercise']}: a caixa de areia bloqueou a solução: {r['flags'][:300]}")
     assert not problems, "\n".join(problems)
+
+
+def test_no_cell_of_a_solution_is_reported_as_killing_the_process(graded):
+    """O fim normal do processo do aluno não é "morreu com SIGKILL" (corrida com o servidor)."""
+    _, rows = graded
+    killed = [f"{r['exercise']}: {r['detail'][-300:]}" for r in rows if "derrubou o processo" in r["detail"]]
+    assert not killed, "\n".join(killed[:5])
+
+
+def test_self_check_accepts_a_relative_folder(tmp_path):
+    """`python -m course_lib.grade --aluno exercises/` (o comando do aluno) com caminho relativo."""
+    (tmp_path / "minha_pasta").mkdir()
+    shutil.copy(ROOT / "exercises" / "00_boas_vindas.ipynb", tmp_path / "minha_pasta")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "course_lib.grade", "--aluno", "minha_pasta/", *ROOT_FLAG],
+                            cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "00_boas_vindas" in result.stdout + result.stderr

@@ -238,9 +238,10 @@ def grade(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         _log(f"❌ {exc}")
         return 2
+    root = root.resolve()  # `--aluno exercises/` (caminho relativo) e `--base` absoluto se comparam
     base = (args.base or root).resolve()
     try:
-        root.resolve().relative_to(base)
+        root.relative_to(base)
     except ValueError:
         _log(f"❌ --base {args.base} precisa conter a pasta de entregas {root}")
         return 2

@@ -301,6 +301,9 @@ class ForkServer:
         self._log.close()
 
 
+GONE_GRACE = 2.0  # s: quanto esperar o código de saída de um filho que já acabou
+
+
 def _gone(pid: int) -> bool:
     """O processo `pid` já terminou (não existe, ou é zumbi que ninguém colheu)?"""
     try:
@@ -364,6 +367,7 @@ class ForkHandle:
         self.server = server
         self.request_id = request_id
         self._kill_pending = False
+        self._gone_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -381,9 +385,18 @@ class ForkHandle:
             _kill_group(pid)
         if pid in self.server._exit_of:
             return self.server._exit_of[pid]
-        if not self.server.alive() or _gone(pid):
-            # servidor morto ou parado (não colheu o filho): o estado vem de /proc
+        if not self.server.alive():
             return -int(signal.SIGKILL)
+        if _gone(pid):
+            # O filho acabou; o servidor colhe e manda o código de saída logo depois. Sem esta
+            # espera, um fim normal visto antes da mensagem virava "morreu com SIGKILL".
+            self.server.pump(wait=0.05)
+            if pid in self.server._exit_of:
+                return self.server._exit_of[pid]
+            if self._gone_at is None:
+                self._gone_at = time.monotonic()
+            if time.monotonic() - self._gone_at > GONE_GRACE:
+                return -int(signal.SIGKILL)  # servidor parado: não colheu o filho
         return None
 
     def kill(self) -> None:
