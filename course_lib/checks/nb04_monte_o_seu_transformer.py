@@ -191,8 +191,8 @@ def _ln_cases(gen):
     return [
         Case((_lm_resid(gen, 2, 0), _params(ln)["w"], _params(ln)["b"], lm.cfg.eps),
              description="lm, blocks.0.ln1 em blocks.0.hook_resid_pre (2 frases)"),
-        Case((_lm_resid(gen, 1, 2), _params(lm.blocks[2].ln2)["w"], _params(lm.blocks[2].ln2)["b"], lm.cfg.eps),
-             description="lm, blocks.2.ln2, lote de 1 (entrada: blocks.2.hook_resid_pre)"),
+        Case((_lm_resid(gen, 1, 2, where="resid_mid"), _params(lm.blocks[2].ln2)["w"], _params(lm.blocks[2].ln2)["b"],
+              lm.cfg.eps), description="lm, blocks.2.ln2 em blocks.2.hook_resid_mid, lote de 1"),
         Case((torch.randn(2, 3, d, generator=gen) * 1e-3 + torch.randn(d, generator=gen),
               1 + 0.3 * torch.randn(d, generator=gen), torch.randn(d, generator=gen), 1e-5),
              description=f"vetores quase constantes (variância ~1e-6, perto do eps), d_model={d}"),
