@@ -509,7 +509,9 @@ print(f"{head_name(IND)}: escore de cópia = {copy_all[IND]:.3f}")
 # %%
 z1 = cache["z", 1]  # [batch, pos, head, d_head] = Σ_j α_ij v_j de cada cabeça
 print("z (Σ α v):", tuple(z1.shape), "| attn_out:", tuple(cache["attn_out", 1].shape))
-rebuilt = torch.einsum("bphd,hdm->bpm", z1, model.W_O[1].detach()) + model.b_O[1].detach()
+# a saída de cada cabeça da camada 1, z_h W_O^h (o cache calcula de hook_z e W_O), somada
+per_head = cache.stack_head_results(layer=2)[model.cfg.n_heads:]  # [n_heads, batch, pos, d_model]
+rebuilt = per_head.sum(0) + model.b_O[1].detach()
 err = (rebuilt - cache['attn_out', 1]).abs().max()
 print(f"Σ_h z_h W_O^h + b_O contra attn_out: erro máximo < 1e-4: {'✅' if err < 1e-4 else '❌'}")
 assert err < 1e-4
