@@ -19,6 +19,9 @@ def retrain(name: str):
     if name == "induction":
         model, _ = recipes.train_induction(progress=False)
         return model, recipes.induction_metrics(model)
+    if name == "lm_icl":
+        model, _ = recipes.train_lm_icl(progress=False)
+        return model, recipes.lm_icl_metrics(model)
     cfg = recipes.LM_CFG if name == "lm" else {**recipes.TIED_CFG, "tie_embeddings": name == "lm_tied"}
     args = recipes.LM_TRAIN if name == "lm" else recipes.TIED_TRAIN
     model, _ = recipes.train_lm(cfg, args, progress=False)

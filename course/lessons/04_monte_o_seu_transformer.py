@@ -57,7 +57,7 @@ print(labels)
 
 def verdict(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> str:
     """Igualdade como veredito contra uma tolerância (o erro em si é ruído de float32)."""
-    return f"igual a {tol:g}: {'✅' if torch.allclose(a, b, atol=tol, rtol=1e-5) else '❌'}"
+    return f"igual (até {tol:g}): {'✅' if torch.allclose(a, b, atol=tol, rtol=1e-5) else '❌'}"
 
 
 # %% [markdown]

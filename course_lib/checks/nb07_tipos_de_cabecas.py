@@ -269,6 +269,10 @@ def _pos_arena_pattern(model, layer, head):
     return scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1), float("-inf")).softmax(-1)
 
 
+def _pos_softmaxed(model, layer, head):
+    return positional_QK(model, layer, head).softmax(-1)
+
+
 def _pos_cases(gen: torch.Generator) -> list[Case]:
     def pick(n: int) -> int:
         return int(torch.randint(0, n, (1,), generator=gen))
@@ -297,6 +301,8 @@ register(
             ("somou os vieses b_Q/b_K: o circuito usa só os pesos", _pos_with_bias),
             ("aplicou escala, máscara e softmax (o padrão posicional do ARENA): aqui são as pontuações cruas",
              _pos_arena_pattern),
+            ("aplicou softmax nas linhas: aqui são as pontuações cruas (cada linha somando 1 é um padrão, não o circuito)",
+             _pos_softmaxed),
         ],
         atol=1e-3,
         rtol=1e-4,
