@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from course_lib import Config, FactoredMatrix, HookedTransformer, lm_cross_entropy_loss
+from fixtures.tl_calls import decompositions  # as mesmas chamadas do gerador de fixtures
 
 FX = torch.load(pathlib.Path(__file__).parent / "fixtures" / "compat_tl.pt", weights_only=True)
 TOL = dict(atol=1e-5, rtol=0)
@@ -23,30 +24,6 @@ def make(cfg_kw, sd):
 @pytest.fixture
 def base():
     return make(FX["base"]["config"], FX["base"]["state_dict"]), FX["base"]["tokens"]
-
-
-def decompositions(cache, tokens):
-    """As mesmas chamadas do gerador de fixtures, com as assinaturas (e posições) do TL."""
-    decomp = cache.decompose_resid()
-    return {
-        "decompose_resid": decomp,
-        "decompose_resid_ln": cache.decompose_resid(apply_ln=True),
-        "decompose_resid_ln_l1": cache.decompose_resid(layer=1, apply_ln=True),
-        "apply_ln_to_stack": cache.apply_ln_to_stack(decomp),
-        "apply_ln_to_stack_l1_mlp": cache.apply_ln_to_stack(cache.decompose_resid(layer=1), 1, True),
-        "logit_attrs": cache.logit_attrs(decomp, tokens),
-        "logit_attrs_diff": cache.logit_attrs(decomp, 3, incorrect_tokens=5),
-        "logit_attrs_pos": cache.logit_attrs(cache.decompose_resid(pos_slice=-1), tokens[:, -1], pos_slice=-1),
-        "accumulated_resid_ln": cache.accumulated_resid(apply_ln=True),
-        "accumulated_resid_ln_l1": cache.accumulated_resid(layer=1, apply_ln=True),
-        "accumulated_resid_mid": cache.accumulated_resid(incl_mid=True),
-        "stack_head_results": cache.stack_head_results(),
-        "stack_head_results_ln": cache.stack_head_results(apply_ln=True),
-        "stack_head_results_rem": cache.stack_head_results(layer=1, incl_remainder=True),
-        "stack_neuron_results": cache.stack_neuron_results(layer=2, pos_slice=-1),
-        "neuron_results_l1": cache.get_neuron_results(1, pos_slice=-1),
-        "stack_activation_resid_post": cache.stack_activation("resid_post"),
-    }
 
 
 def tl_order(stack, labels):
