@@ -120,3 +120,16 @@ def test_checks_give_identical_results_in_both_editions(release, tmp_path):
                 named += "Parece um erro comum" in result["text"]
         assert student["results"][ex_id] == results, ex_id
     assert named >= len(full["results"]) // 2  # os erros conhecidos são reconhecidos pelo nome nas duas
+
+
+def test_release_test_command_explains_that_tests_are_not_included(release):
+    """O README copiado manda rodar `tools/curso.py testes`: na edição do aluno isso explica
+    que a suíte não vem nela (e como conferir o próprio notebook), sem criar o .venv."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(release / "tools" / "curso.py"), "testes"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "edição do aluno" in done.stderr and "--nbval-lax" in done.stderr, done.stderr
+    assert not (release / ".venv").exists()

@@ -134,6 +134,10 @@ def main(argv):
     command = argv[0] if argv else "abrir"
     if command not in ("abrir", "testes", "notebook"):
         sys.exit("Comando desconhecido: {!r}. Use: abrir (padrão), testes ou notebook.".format(command))
+    if command == "testes" and not os.path.isdir(os.path.join(ROOT, "tests")):
+        sys.exit("Esta cópia do curso não tem a pasta tests/ (é a edição do aluno): a suíte de testes vem só no "
+                 "repositório completo. Para conferir um notebook seu, de um kernel limpo: "
+                 ".venv/bin/pytest --nbval-lax --nbval-current-env exercises/NN_nome.ipynb")
     python = setup()
     os.chdir(ROOT)
     if command == "testes":
