@@ -105,3 +105,13 @@ def test_overlap_measure_catches_a_copied_solution(tmp_path):
     toks = lambda text: [t for line in text.split("\n") for t in rules.line_tokens(line) + ["\n"]]
     assert rules.coverage(toks(copied), rules.text_tokens(lesson)) > 0.9
     assert rules.coverage(toks(other), rules.text_tokens(lesson)) <= MAX_OVERLAP
+
+
+def test_overlap_tokens_do_not_depend_on_the_python_version():
+    """Do 3.12 em diante o tokenize parte f-strings e aceita linhas com parênteses sobrando; a
+    medida trata as duas coisas como o 3.11 (medido: as 86 sobreposições são idênticas em 3.11,
+    3.12 e 3.13)."""
+    assert rules.line_tokens('x = f"a{b:.2f} {c}" + g(d)') == ["ID", "=", 'f"a{b:.2f} {c}"', "+", "ID", "(", "ID", ")"]
+    assert rules.line_tokens("print(f'{x!r} e {f\"{y}\"}', z)") == ["ID", "(", "f'{x!r} e {f\"{y}\"}'", ",", "ID", ")"]
+    assert rules.line_tokens("[1.1, 1.2, 1.5]])") == ["[1.1,", "1.2,", "1.5]])"]
+    assert rules.line_tokens("torch.allclose(a, b,") == ["torch.allclose(a,", "b,"]

@@ -39,6 +39,9 @@ def line_tokens(line: str) -> list[str]:
         ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return code.split()
+    toks = _merge_fstrings(toks, code)
+    if not _balanced(toks):  # linha de uma expressão partida: o 3.11 nem a tokeniza, o 3.12 sim
+        return code.split()
     out, prev, depth = [], None, 0
     for i, tok in enumerate(toks):
         text = tok.string
@@ -52,6 +55,43 @@ def line_tokens(line: str) -> list[str]:
                 text = "ID"
         out.append(text)
         prev = tok.string
+    return out
+
+
+def _balanced(toks: list) -> bool:
+    depth = 0
+    for tok in toks:
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _merge_fstrings(toks: list, code: str) -> list:
+    """Uma f-string vira um token STRING só, como no Python 3.11 (do 3.12 em diante o tokenize a
+    parte em FSTRING_START, pedaços e FSTRING_END): a medida não depende da versão do Python."""
+    start_type = getattr(tokenize, "FSTRING_START", None)
+    if start_type is None:
+        return toks
+    out, i = [], 0
+    while i < len(toks):
+        if toks[i].type != start_type:
+            out.append(toks[i])
+            i += 1
+            continue
+        depth, j = 0, i
+        while j < len(toks):
+            depth += {start_type: 1, tokenize.FSTRING_END: -1}.get(toks[j].type, 0)
+            if depth == 0:
+                break
+            j += 1
+        j = min(j, len(toks) - 1)
+        text = code[toks[i].start[1]:toks[j].end[1]]
+        out.append(tokenize.TokenInfo(tokenize.STRING, text, toks[i].start, toks[j].end, toks[i].line))
+        i = j + 1
     return out
 
 
