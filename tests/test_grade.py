@@ -354,3 +354,28 @@ def test_strip_magics():
     assert code.strip() == "pass" and removed == ["%%bash"]
     code, _ = strip_magics("%%time\nx = 1\n")
     assert "x = 1" in code
+
+
+def test_memory_limit_is_relative_to_what_the_process_already_maps(tmp_path):
+    """O torch de CUDA do PyPI já nasce com ~3,1 GiB de memória virtual (bibliotecas mapeadas);
+    com um RLIMIT_AS absoluto de 2 GiB, toda entrega dava erro. O limite é o que o processo já
+    ocupa + `memory_bytes`: aqui 3 GiB mapeados (sem uso de RAM) simulam esse build."""
+    import subprocess
+    import sys
+
+    code = (
+        "import mmap, torch\n"
+        "from course_lib.grade.child import _apply_process_limits\n"
+        "hold = mmap.mmap(-1, 3 << 30)\n"
+        "_apply_process_limits({'memory_bytes': 512 << 20, 'file_bytes': 1 << 26})\n"
+        "small = torch.ones(64 << 20, dtype=torch.uint8)\n"
+        "try:\n"
+        "    big = torch.ones(1 << 30, dtype=torch.uint8)\n"
+        "    print('sem limite')\n"
+        "except (RuntimeError, MemoryError):\n"
+        "    print('limitado')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "limitado"

@@ -449,10 +449,23 @@ def _prepare(boot: dict, preload: bool) -> None:
                 pass
 
 
+def _address_space_bytes() -> int:
+    """Memória virtual que o processo já ocupa (VmSize), 0 se o sistema não diz (macOS)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _apply_process_limits(task: dict) -> None:
+    """Limites do processo do aluno, antes de qualquer código dele. A memória é relativa: o
+    que o processo já ocupa (Python, torch, course_lib importados) + `memory_bytes`. Um
+    limite absoluto dependeria do build do torch: o de CUDA do PyPI já nasce com ~3,1 GiB de
+    memória virtual (o de CPU, ~0,6 GiB) e, com 2 GiB absolutos, toda entrega dava erro."""
     import resource
 
-    memory, fsize = int(task["memory_bytes"]), int(task["file_bytes"])
+    memory, fsize = _address_space_bytes() + int(task["memory_bytes"]), int(task["file_bytes"])
     pairs = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)]
     if task.get("nproc"):
         pairs.append((resource.RLIMIT_NPROC, int(task["nproc"])))
@@ -500,7 +513,7 @@ def run_task(config_path: str, forked: bool) -> None:
     if forked:
         os.setsid()  # grupo de processos próprio: o corretor mata o grupo todo
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _apply_process_limits(config)
+    _apply_process_limits(config)  # sem o servidor de fork, o FSIZE etc. já vêm do pai; a memória, só aqui
     # Canal de eventos e saída do aluno em fds SEPARADOS, sempre acima de 2: no
     # servidor de fork o fd 1 chega fechado, e um os.open devolveria justamente o 1
     # (a saída do aluno iria parar no canal, e um print forjaria eventos).

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="limite de tempo, em segundos, por célula do aluno e por avaliação de exercício (padrão: 60)")
     parser.add_argument("--cell-timeout", type=float, default=None,
                         help="limite por célula do notebook original (padrão: max(120, --timeout))")
-    parser.add_argument("--memory-mb", type=int, default=2048, help="memória virtual máxima do processo do aluno, MiB (padrão: 2048)")
+    parser.add_argument("--memory-mb", type=int, default=2048, help="memória virtual que o código do aluno pode reservar, MiB, além da que o processo já ocupa com o torch importado (padrão: 2048)")
     parser.add_argument("--disk-mb", type=int, default=256, help="o que cada tentativa pode escrever na pasta temporária, MiB (padrão: 256)")
     parser.add_argument("--seed", type=int, default=None, help="semente dos casos ocultos (padrão: sorteada; use a mesma em todas as máquinas)")
     parser.add_argument("--shard", type=_parse_shard, default=None, metavar="K/N",
@@ -257,7 +257,7 @@ def grade(args: argparse.Namespace) -> int:
         k, n = args.shard
         paths = [p for i, p in enumerate(paths) if i % n == k - 1]
     _log(f"corretor: {len(paths)} entrega(s) em {root} · {len(canonicals)} notebook(s) canônico(s) · "
-         f"{args.jobs} em paralelo · limite {fmt(limits.step_timeout)} s por passo · {limits.memory_mb} MiB por processo")
+         f"{args.jobs} em paralelo · limite {fmt(limits.step_timeout)} s por passo · +{limits.memory_mb} MiB de memória por processo (além do torch)")
     _log(f"proteção: {level}")
     _log(f"semente dos casos ocultos: {seed} (use --seed {seed} para repetir)")
 

@@ -41,7 +41,7 @@ PRELOAD = ["numpy", "matplotlib", "matplotlib.pyplot", "course_lib.notebook", "c
 class Limits:
     step_timeout: float = 60.0      # célula do aluno ou avaliação de um exercício
     cell_timeout: float = 120.0     # célula canônica (não é de exercício)
-    memory_mb: int = 2048           # RLIMIT_AS do filho
+    memory_mb: int = 2048           # RLIMIT_AS do filho: o que ele já ocupa ao começar + isto
     file_mb: int = 64               # RLIMIT_FSIZE do filho (arquivos e stdout)
     disk_mb: int = 256              # total escrito na pasta temporária de uma tentativa
     processes: int = 32             # RLIMIT_NPROC (processos a mais do usuário), fora do root
@@ -113,13 +113,13 @@ class PopenHandle:
     """Filho criado com subprocess (um interpretador novo por tentativa)."""
 
     def __init__(self, config_path: Path, cwd: Path, limits: Limits, output: Path, mpl_dir: str = ""):
-        memory = limits.memory_mb * 1024 * 1024
         fsize = limits.file_mb * 1024 * 1024
 
         nproc = nproc_limit(limits.processes)
 
         def set_limits() -> None:  # entre fork e exec; o corretor não usa threads
-            pairs = [(resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)]
+            # RLIMIT_AS não: o filho o aplica depois de importar o torch (limite relativo, child.py)
+            pairs = [(resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)]
             if nproc:
                 pairs.append((resource.RLIMIT_NPROC, nproc))
             for limit, value in pairs:
