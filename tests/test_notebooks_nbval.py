@@ -17,17 +17,22 @@ Uma saída guardada que só reproduz numa família é um defeito, então cada no
 Pedir uma família que a CPU não tem não falha: o torch usa a melhor que houver.
 
 Custo: a partida do pytest com o nbval leva ~4 s, então cada família roda em **dois** processos
-de pytest (metade dos notebooks em cada), não um por notebook; dois processos por vez (a máquina
-de CI tem 2 núcleos), todos começam junto com o primeiro teste deste arquivo. Cada teste lê o
-resultado do seu notebook no relatório JUnit do processo que o rodou.
+de pytest (metade dos notebooks em cada), não um por notebook. Os processos começam logo depois
+da coleta (`conftest.py`), **um por vez enquanto o resto da suíte roda** (o processo principal do
+pytest usa quase só um núcleo; a máquina de CI tem 2), e estes testes vão para o fim da fila; quando
+o pytest chega neles, entra um segundo processo por vez. Cada teste lê o resultado do seu notebook
+no relatório JUnit do processo que o rodou.
 """
 import os
+import queue
 import re
 import pathlib
 import subprocess
 import sys
+import tempfile
+import threading
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 
 import pytest
 
@@ -48,12 +53,37 @@ def _run_nbval(paths: list[pathlib.Path], family: str, report: pathlib.Path) -> 
     if family == "nativo":
         env.pop("ATEN_CPU_CAPABILITY", None)
         env.pop("MKL_CBWR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"), f"--junitxml={report}",
-         *(str(p.relative_to(ROOT)) for p in paths)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500,
-    )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval", "--nbval-current-env",
+               "--nbval-sanitize-with", str(ROOT / "nbval_sanitize.cfg"), f"--junitxml={report}",
+               *(str(p.relative_to(ROOT)) for p in paths)]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as proc:
+        ALIVE.add(proc)
+        try:
+            out, err = proc.communicate(timeout=1500)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        finally:
+            ALIVE.discard(proc)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+ALIVE: set = set()
+
+
+def stop_background() -> None:
+    """Fim da sessão (também com -x ou Ctrl+C): nenhum nbval fica rodando sozinho."""
+    while not RUNS.jobs.empty():
+        try:
+            RUNS.jobs.get_nowait()
+        except queue.Empty:
+            break
+    for proc in list(ALIVE):
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            pass
 
 
 def _notebook_result(proc: subprocess.CompletedProcess, report: pathlib.Path, path: pathlib.Path) -> list[str]:
@@ -73,28 +103,62 @@ def _notebook_result(proc: subprocess.CompletedProcess, report: pathlib.Path, pa
     return problems
 
 
+class _Runs:
+    """Fila dos processos de nbval (família × metade dos notebooks) e os trabalhadores que a esvaziam."""
+
+    def __init__(self):
+        self.jobs: queue.Queue = queue.Queue()
+        self.runs: dict = {}
+        self.workers = 0
+
+    def schedule(self, items) -> None:
+        by_family: dict[str, list[pathlib.Path]] = {}
+        for item in items:
+            params = item.callspec.params
+            by_family.setdefault(params["family"], []).append(params["path"])
+        reports = pathlib.Path(tempfile.mkdtemp(prefix="nbval-"))
+        for family, paths in by_family.items():
+            for i in range(CHUNKS):
+                chunk = paths[i::CHUNKS]
+                if not chunk:
+                    continue
+                report, future = reports / f"{family}-{i}.xml", Future()
+                self.jobs.put((chunk, family, report, future))
+                for path in chunk:
+                    self.runs[(family, path)] = (future, report)
+
+    def add_workers(self, total: int) -> None:
+        while self.workers < total:
+            self.workers += 1
+            threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                chunk, family, report, future = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(_run_nbval(chunk, family, report))
+            except BaseException as exc:  # noqa: BLE001 - o teste mostra o erro
+                future.set_exception(exc)
+
+
+RUNS = _Runs()
+
+
+def start_in_background(items) -> None:
+    """Chamado pelo conftest.py logo depois da coleta: enfileira os notebooks selecionados e põe
+    um processo a rodar, em paralelo com o resto da suíte."""
+    RUNS.schedule(items)
+    RUNS.add_workers(1)
+
+
 @pytest.fixture(scope="module")
-def nbval_runs(request, tmp_path_factory):
-    """Começa, em paralelo, os processos que rodam os notebooks selecionados, por família."""
-    wanted = [item.callspec.params for item in request.session.items
-              if item.module.__name__ == request.module.__name__ and hasattr(item, "callspec")]
-    by_family: dict[str, list[pathlib.Path]] = {}
-    for p in wanted:
-        by_family.setdefault(p["family"], []).append(p["path"])
-    reports = tmp_path_factory.mktemp("nbval")
-    pool = ThreadPoolExecutor(max_workers=WORKERS)
-    runs = {}
-    for family, paths in by_family.items():
-        for i in range(CHUNKS):
-            chunk = paths[i::CHUNKS]
-            if not chunk:
-                continue
-            report = reports / f"{family}-{i}.xml"
-            future = pool.submit(_run_nbval, chunk, family, report)
-            for path in chunk:
-                runs[(family, path)] = (future, report)
-    yield runs
-    pool.shutdown(wait=True, cancel_futures=True)
+def nbval_runs():
+    """Chegou a vez destes testes: o processo principal fica livre, então entra mais um trabalhador."""
+    RUNS.add_workers(WORKERS)
+    return RUNS.runs
 
 
 @pytest.mark.skipif(not NOTEBOOKS, reason="ainda não há notebooks gerados")
