@@ -10,7 +10,8 @@ NBVAL_MODULE = "test_notebooks_nbval"
 
 
 def _nbval_items(items):
-    return [i for i in items if i.module.__name__.rsplit(".", 1)[-1] == NBVAL_MODULE and hasattr(i, "callspec")]
+    return [i for i in items if hasattr(i, "callspec")
+            and getattr(getattr(i, "module", None), "__name__", "").rsplit(".", 1)[-1] == NBVAL_MODULE]
 
 
 def pytest_collection_modifyitems(session, config, items):
