@@ -10,6 +10,9 @@ apagar arquivos). Exercícios do 99_toy: 99.add (1 ponto) e 99.softmax (2 pontos
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -360,9 +363,6 @@ def test_memory_limit_is_relative_to_what_the_process_already_maps(tmp_path):
     """O torch de CUDA do PyPI já nasce com ~3,1 GiB de memória virtual (bibliotecas mapeadas);
     com um RLIMIT_AS absoluto de 2 GiB, toda entrega dava erro. O limite é o que o processo já
     ocupa + `memory_bytes`: aqui 3 GiB mapeados (sem uso de RAM) simulam esse build."""
-    import subprocess
-    import sys
-
     code = (
         "import mmap, torch\n"
         "from course_lib.grade.child import _apply_process_limits\n"
@@ -376,6 +376,6 @@ def test_memory_limit_is_relative_to_what_the_process_already_maps(tmp_path):
         "    print('limitado')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "limitado"

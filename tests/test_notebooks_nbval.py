@@ -27,6 +27,7 @@ import os
 import queue
 import re
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def stop_background() -> None:
             os.killpg(proc.pid, 9)
         except OSError:
             pass
+    for folder in RUNS.reports:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _notebook_result(proc: subprocess.CompletedProcess, report: pathlib.Path, path: pathlib.Path) -> list[str]:
@@ -110,6 +113,7 @@ class _Runs:
         self.jobs: queue.Queue = queue.Queue()
         self.runs: dict = {}
         self.workers = 0
+        self.reports: list[pathlib.Path] = []
 
     def schedule(self, items) -> None:
         by_family: dict[str, list[pathlib.Path]] = {}
@@ -117,6 +121,7 @@ class _Runs:
             params = item.callspec.params
             by_family.setdefault(params["family"], []).append(params["path"])
         reports = pathlib.Path(tempfile.mkdtemp(prefix="nbval-"))
+        self.reports.append(reports)
         for family, paths in by_family.items():
             for i in range(CHUNKS):
                 chunk = paths[i::CHUNKS]

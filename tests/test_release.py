@@ -125,9 +125,6 @@ def test_checks_give_identical_results_in_both_editions(release, tmp_path):
 def test_release_test_command_explains_that_tests_are_not_included(release):
     """O README copiado manda rodar `tools/curso.py testes`: na edição do aluno isso explica
     que a suíte não vem nela (e como conferir o próprio notebook), sem criar o .venv."""
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, str(release / "tools" / "curso.py"), "testes"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0

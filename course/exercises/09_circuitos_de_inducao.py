@@ -459,9 +459,8 @@ def head_logit_attribution(z: torch.Tensor, W_O: torch.Tensor, W_U: torch.Tensor
     Devolve [batch, n_heads].
     """
     # BEGIN SOLUCAO
-    head_out = torch.einsum("bhd,hdm->bhm", z, W_O)  # [batch, n_heads, d_model]
-    direction = W_U[:, target].T  # [batch, d_model]
-    return torch.einsum("bhm,bm->bh", head_out, direction)
+    direction = W_U[:, target]  # [d_model, batch]: a coluna do alvo de cada exemplo
+    return torch.einsum("bhd,hdm,mb->bh", z, W_O, direction)  # W_O de cada cabeça, depois o produto escalar
     # END SOLUCAO
 
 
